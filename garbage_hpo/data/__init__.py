@@ -1,0 +1,1 @@
+"""Datasets in the course layout: class names, indexing, splitting, preprocessing and the demo set."""

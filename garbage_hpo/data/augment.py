@@ -1,0 +1,30 @@
+"""Training-time augmentation for fine-tuning: random resized crop and horizontal flip."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def random_resized_crop(rgb: np.ndarray, size: int, rng: np.random.Generator,
+                        scale: tuple[float, float] = (0.35, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)
+                        ) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    area = h * w
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            return cv2.resize(rgb[y0 : y0 + ch, x0 : x0 + cw], (size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def augment(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    out = random_resized_crop(rgb, size, rng)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)

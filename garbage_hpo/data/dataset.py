@@ -1,0 +1,164 @@
+"""Index a dataset in the course layout and split it into train and validation.
+
+    <root>/train/<class folder>/*.jpg     required
+    <root>/val/<class folder>/*.jpg       optional; used as the validation split when present
+    <root>/label.txt                      optional class names (UTF-8 or GBK)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from garbage_hpo.data.classes import ClassInfo, class_infos
+from garbage_hpo.data.images import IMAGE_SUFFIXES
+
+MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"GIF8")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used; the message names the path and the config key."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+    digest: str  # sha1 of the file content
+    subset: str  # "train" or "val": the folder it was found in
+
+
+@dataclass
+class DatasetIndex:
+    root: Path
+    classes: list[ClassInfo]
+    samples: list[Sample]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    is_demo: bool = False
+
+    @property
+    def has_val(self) -> bool:
+        return any(s.subset == "val" for s in self.samples)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """Content hash of the usable file list: same photos under the same names give the same value."""
+        digest = hashlib.sha256()
+        for sample in self.samples:
+            digest.update(f"{sample.path.relative_to(self.root).as_posix()}\0{sample.digest}\n".encode())
+        return digest.hexdigest()
+
+    def without(self, bad: dict[int, str]) -> DatasetIndex:
+        """A copy without the samples at positions `bad` (position -> reason), recorded as skipped."""
+        kept = [s for i, s in enumerate(self.samples) if i not in bad]
+        skipped = self.skipped + [(self.samples[i].path, reason) for i, reason in sorted(bad.items())]
+        return DatasetIndex(self.root, self.classes, kept, skipped, self.is_demo)
+
+
+def _quick_check(path: Path, data: bytes) -> str | None:
+    """Why `data` is unusable without decoding it, or None."""
+    if not data:
+        return "empty file"
+    if not data.startswith(MAGIC):
+        return "not an image (unknown file signature)"
+    if data.startswith(b"\xff\xd8") and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return "truncated JPEG (no end-of-image marker)"
+    return None
+
+
+def _class_folders(split_dir: Path) -> list[str]:
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def index_dataset(root: Path, is_demo: bool = False) -> DatasetIndex:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"data.root={root}: no such directory")
+    train_dir = root / "train"
+    if not train_dir.is_dir():
+        raise DatasetError(f"data.root={root}: expected a 'train/' folder with one subfolder per class")
+    folders = _class_folders(train_dir)
+    if len(folders) < 2:
+        raise DatasetError(f"{train_dir}: found {len(folders)} class folders, need at least 2")
+    classes = class_infos(folders, root)
+    label_of = {c.folder: c.index for c in classes}
+    samples: list[Sample] = []
+    skipped: list[tuple[Path, str]] = []
+    subsets = ["train"] + (["val"] if (root / "val").is_dir() else [])
+    for subset in subsets:
+        subset_dir = root / subset
+        if subset == "val":
+            unknown = sorted(set(_class_folders(subset_dir)) - set(label_of))
+            if unknown:
+                raise DatasetError(f"{subset_dir}: classes {unknown} have no folder in {train_dir}")
+        for folder in _class_folders(subset_dir):
+            usable = 0
+            for path in _image_files(subset_dir / folder):
+                data = path.read_bytes()
+                reason = _quick_check(path, data)
+                if reason:
+                    skipped.append((path, reason))
+                    continue
+                samples.append(Sample(path, label_of[folder], hashlib.sha1(data).hexdigest(), subset))
+                usable += 1
+            if subset == "train" and usable == 0:
+                raise DatasetError(f"{subset_dir / folder}: class folder has no usable images")
+    return DatasetIndex(root, classes, samples, skipped, is_demo)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # positions into DatasetIndex.samples
+    val: np.ndarray
+    dropped_duplicates: int  # extra copies of validation photos left out so val counts each photo once
+
+
+def split_dataset(index: DatasetIndex, val_fraction: float, seed: int) -> Split:
+    """Use `val/` when present; otherwise a stratified split of train that never splits a duplicate group.
+
+    Photos are grouped by content hash. Each class's groups are shuffled with `seed`; about
+    `val_fraction` of the groups (at least one, when a class has two or more) go to validation, where each
+    photo appears once. All copies of the other groups stay in train.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
+    samples = index.samples
+    if index.has_val:
+        train = [i for i, s in enumerate(samples) if s.subset == "train"]
+        val = [i for i, s in enumerate(samples) if s.subset == "val"]
+        return Split(np.array(train, dtype=np.int64), np.array(val, dtype=np.int64), 0)
+
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        groups[s.digest].append(i)
+    by_class: dict[int, list[str]] = defaultdict(list)
+    for digest, members in groups.items():
+        by_class[samples[members[0]].label].append(digest)
+
+    rng = np.random.default_rng(seed)
+    train, val, dropped = [], [], 0
+    for label in sorted(by_class):
+        digests = sorted(by_class[label])
+        rng.shuffle(digests)
+        n_val = int(round(val_fraction * len(digests)))
+        if len(digests) >= 2:
+            n_val = min(max(n_val, 1), len(digests) - 1)
+        else:
+            n_val = 0
+        for digest in digests[:n_val]:
+            val.append(groups[digest][0])
+            dropped += len(groups[digest]) - 1
+        for digest in digests[n_val:]:
+            train.extend(groups[digest])
+    return Split(np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64), dropped)

@@ -1,0 +1,130 @@
+"""Frozen-backbone features, computed once in graph mode and cached on disk.
+
+The cache key covers everything that changes a feature vector: weights file hash, width, weight profile,
+image size, preprocessing version and the exact file list (relative paths + content hashes). A second run
+with the same key loads the file and does no backbone work at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mindspore as ms
+import mindspore.ops as ops
+import numpy as np
+from mindspore import nn
+
+from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, preprocess, read_rgb
+from garbage_hpo.models.factory import BackboneSpec, build_backbone
+
+log = logging.getLogger(__name__)
+CACHE_FORMAT = 1
+
+
+class PooledFeatures(nn.Cell):
+    """Backbone followed by both global poolings, so one pass serves head.reduction=mean and =max."""
+
+    def __init__(self, backbone: nn.Cell) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def construct(self, x):
+        fmap = self.backbone(x)
+        return ops.mean(fmap, axis=(2, 3)), ops.amax(fmap, axis=(2, 3))
+
+
+@dataclass
+class FeatureSet:
+    mean: np.ndarray  # (N, C) float32, row i = index.samples[i]
+    max: np.ndarray
+    failed: dict[int, str] = field(default_factory=dict)  # sample position -> why it could not be decoded
+    from_cache: bool = False
+    extract_seconds: float = 0.0
+
+    def pooled(self, reduction: str) -> np.ndarray:
+        return self.mean if reduction == "mean" else self.max
+
+
+def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int) -> str:
+    payload = {
+        "format": CACHE_FORMAT,
+        "weights_sha256": spec.weights_sha256,
+        "width": spec.width,
+        "profile": spec.profile.to_dict(),
+        "image_size": image_size,
+        "preprocess": PREPROCESS_VERSION,
+        "files": index.fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _load_batch(paths: list[Path], size: int, scaling: str) -> tuple[np.ndarray, list[str | None]]:
+    batch = np.zeros((len(paths), 3, size, size), np.float32)
+    errors: list[str | None] = []
+    for i, path in enumerate(paths):
+        try:
+            batch[i] = preprocess(read_rgb(path), size, scaling)
+            errors.append(None)
+        except UnreadableImageError as err:
+            errors.append(str(err).split(": ", 1)[-1])
+    return batch, errors
+
+
+def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, batch_size: int = 32
+                     ) -> FeatureSet:
+    """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward."""
+    start = time.perf_counter()
+    extractor = PooledFeatures(build_backbone(spec))
+    extractor.set_train(False)
+    paths = [s.path for s in index.samples]
+    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    means, maxes, failed = [], [], {}
+    scaling = spec.profile.input_scaling
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_load_batch, chunks[0], image_size, scaling) if chunks else None
+        for n, chunk in enumerate(chunks):
+            batch, errors = pending.result()
+            if n + 1 < len(chunks):
+                pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling)
+            if len(chunk) < batch_size:  # pad to the compiled shape: one graph for every batch
+                batch = np.concatenate([batch, np.zeros((batch_size - len(chunk),) + batch.shape[1:], np.float32)])
+            mean, mx = extractor(ms.Tensor(batch))
+            means.append(mean.asnumpy()[: len(chunk)])
+            maxes.append(mx.asnumpy()[: len(chunk)])
+            for i, err in enumerate(errors):
+                if err:
+                    failed[n * batch_size + i] = err
+    channels = extractor.backbone.out_channels
+    return FeatureSet(
+        np.concatenate(means) if means else np.zeros((0, channels), np.float32),
+        np.concatenate(maxes) if maxes else np.zeros((0, channels), np.float32),
+        failed,
+        from_cache=False,
+        extract_seconds=time.perf_counter() - start,
+    )
+
+
+def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, cache_dir: Path,
+                    batch_size: int = 32) -> FeatureSet:
+    path = cache_dir / f"{cache_key(index, spec, image_size)}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            failed = dict(json.loads(str(data["failed"])))
+            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True)
+        log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(features.mean))
+        return features
+    features = compute_features(index, spec, image_size, batch_size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())))
+    tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    log.info("features: computed %d images in %.1fs, cached as %s", len(features.mean), features.extract_seconds,
+             path.name)
+    return features

@@ -1,0 +1,258 @@
+"""One training run, end to end: data -> cached features -> head -> optional fine-tune -> metrics -> record.
+
+`prepare(cfg)` does the work that does not depend on training hyperparameters (dataset indexing, split,
+backbone features); `train(cfg, prepared, tracker)` trains and evaluates one configuration. A sweep calls
+`prepare` once and `train` per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_dataset, split_dataset
+from garbage_hpo.data.images import preprocess, read_rgb
+from garbage_hpo.data.resolve import resolve_root
+from garbage_hpo.features import FeatureSet, cached_features
+from garbage_hpo.metrics import (
+    confusion_matrix,
+    evaluate_scores,
+    per_category_accuracy,
+    per_class_accuracy,
+)
+from garbage_hpo.models.factory import BackboneSpec, build_backbone, resolve_backbone_spec
+from garbage_hpo.models.head import Classifier, Head, HeadSpec
+from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.plots import confusion_png
+from garbage_hpo.tracking import Tracker, flatten, git_commit
+from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
+from garbage_hpo.training.head_stage import StageConfig, train_head
+from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    index: DatasetIndex
+    split: Split
+    spec: BackboneSpec
+    image_size: int
+    features: FeatureSet
+    seconds: float
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.index.samples], np.int32)
+
+
+@dataclass
+class TrainResult:
+    val_acc: float
+    val_top5: float
+    val_loss: float
+    best_stage: str
+    best_epoch: int
+    history: list[EpochResult]
+    per_class: dict[str, float]
+    per_category: dict[str, float]
+    checkpoint: Path | None
+    seconds: float
+    run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def runs_dir(cfg: DictConfig) -> Path:
+    return Path(str(cfg.runs_dir)).absolute()
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    start = time.perf_counter()
+    runs = runs_dir(cfg)
+    root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
+    index = index_dataset(root, is_demo=is_demo)
+    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile))
+    image_size = int(cfg.data.image_size or spec.profile.native_size)
+    if image_size < 32:
+        raise ValueError(f"data.image_size={image_size}: MobileNetV2 needs at least 32 px")
+    features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size))
+    if features.failed:
+        keep = np.array([i not in features.failed for i in range(len(index.samples))])
+        index = index.without(features.failed)
+        features = FeatureSet(features.mean[keep], features.max[keep], features.failed, features.from_cache,
+                              features.extract_seconds)
+    for path, reason in index.skipped:
+        log.warning("skipped %s: %s", path, reason)
+    present = {s.label for s in index.samples if s.subset == "train"}
+    empty = [c.folder for c in index.classes if c.index not in present]
+    if empty:
+        raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
+    split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
+    log.info("data: %s%s, %d classes, %d train / %d val images, %d skipped", root, " (DEMO)" if is_demo else "",
+             index.num_classes, len(split.train), len(split.val), len(index.skipped))
+    return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
+
+
+def head_spec(cfg: DictConfig, num_classes: int, in_features: int) -> HeadSpec:
+    h = cfg.head
+    return HeadSpec(num_classes=num_classes, in_features=in_features, reduction=str(h.reduction),
+                    depth=int(h.depth), dropout=float(h.dropout), activation=str(h.activation), bias=bool(h.bias))
+
+
+def stage_config(section: DictConfig, optimizer: DictConfig, schedule: DictConfig, **extra: Any) -> dict:
+    return dict(epochs=int(section.epochs), batch_size=int(section.batch_size),
+                optimizer=OmegaConf.to_container(optimizer, resolve=True),
+                schedule=OmegaConf.to_container(schedule, resolve=True), **extra)
+
+
+def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
+    return {
+        "garbage_hpo.git_commit": git_commit(),
+        "garbage_hpo.dataset_root": str(prepared.index.root),
+        "garbage_hpo.dataset_fingerprint": prepared.index.fingerprint(),
+        "garbage_hpo.data": "demo" if prepared.index.is_demo else "real",
+        "garbage_hpo.weights_source": prepared.spec.weights_source,
+        "garbage_hpo.weights_sha256": prepared.spec.weights_sha256 or "none",
+        "garbage_hpo.weight_profile": prepared.spec.profile.name,
+        "garbage_hpo.image_size": str(prepared.image_size),
+        "garbage_hpo.skipped_files": str(len(prepared.index.skipped)),
+        "garbage_hpo.features_cached": str(prepared.features.from_cache).lower(),
+    }
+
+
+def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
+    return [read_rgb(prepared.index.samples[i].path) for i in positions]
+
+
+def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
+          on_epoch: EpochCallback | None = None, save_checkpoint: bool = True) -> TrainResult:
+    start = time.perf_counter()
+    seed = int(cfg.seed)
+    ms.set_seed(seed)
+    np.random.seed(seed)
+    head_cfg = StageConfig(**stage_config(cfg.train, cfg.optimizer, cfg.schedule,
+                                          label_smoothing=float(cfg.train.label_smoothing)))
+    ft_cfg = FinetuneConfig(**stage_config(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule,
+                                           label_smoothing=float(cfg.train.label_smoothing),
+                                           unfreeze=cfg.finetune.unfreeze))
+    labels = prepared.labels
+    split = prepared.split
+    feats = prepared.features
+    spec = head_spec(cfg, prepared.index.num_classes, feats.mean.shape[1])
+
+    if tracker is not None:
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        tracker.set_tags(run_tags(cfg, prepared))
+
+    def record(result: EpochResult) -> None:
+        log.info("%s epoch %d: train_loss %.4f val_acc %.4f val_loss %.4f lr %.2e (%.2fs)", result.stage,
+                 result.epoch, result.train_loss, result.val.accuracy, result.val.loss, result.lr, result.seconds)
+        if tracker is not None:
+            tracker.log_metrics(result.metrics(), step=result.step)
+        if on_epoch is not None:
+            on_epoch(result)
+
+    classifier = Classifier(spec)
+    pooled = feats.pooled(spec.reduction)
+    head_result = train_head(classifier, pooled[split.train], labels[split.train], pooled[split.val],
+                             labels[split.val], head_cfg, seed, record)
+    history = list(head_result.history)
+    best_stage, best = "head", head_result.best
+    y_val = labels[split.val]
+    val_scores = classifier(ms.Tensor(pooled[split.val])).asnumpy()
+    net: MobileNetV2 | None = None
+
+    if ft_cfg.epochs > 0 or save_checkpoint:
+        net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
+        restore(net.head, head_result.best_state)
+        net.set_train(False)
+    if ft_cfg.epochs > 0:
+        assert net is not None
+        stage1_state = snapshot(net)
+        train_rgb = load_images(prepared, split.train)
+        val_images = np.stack([preprocess(img, prepared.image_size, prepared.spec.profile.input_scaling)
+                               for img in load_images(prepared, split.val)])
+        ft_result = finetune(net, train_rgb, labels[split.train], val_images, y_val, ft_cfg, prepared.image_size,
+                             prepared.spec.profile.input_scaling, seed, head_cfg.epochs, record)
+        history += ft_result.history
+        if ft_result.best and best and ft_result.best.val.accuracy >= best.val.accuracy:
+            best_stage, best = "finetune", ft_result.best
+            val_scores = predict_images(net, val_images, ft_cfg.batch_size)
+        else:
+            log.info("fine-tuning did not beat the head alone; keeping the stage-1 model")
+            restore(net, stage1_state)
+
+    final = evaluate_scores(val_scores, y_val)
+    pred = val_scores.argmax(axis=1)
+    per_class = per_class_accuracy(pred, y_val, prepared.index.classes)
+    per_category = per_category_accuracy(pred, y_val, prepared.index.classes)
+    result = TrainResult(final.accuracy, final.top5, final.loss, best_stage, best.epoch if best else 0, history,
+                         per_class, per_category, None, 0.0, tracker.run_id if tracker else None)
+
+    out_dir = runs_dir(cfg) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+    if save_checkpoint and net is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result.checkpoint = save_model(net, out_dir, cfg, prepared, spec)
+    result.seconds = time.perf_counter() - start
+    if tracker is not None:
+        log_final(tracker, cfg, prepared, result, pred, y_val, out_dir)
+    return result
+
+
+def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
+    """What a predictor needs besides the weights: classes, preprocessing, input size, architecture."""
+    return {
+        "architecture": "mobilenetv2",
+        "width": prepared.spec.width,
+        "image_size": prepared.image_size,
+        "profile": prepared.spec.profile.to_dict(),
+        "head": {k: getattr(spec, k) for k in ("num_classes", "in_features", "reduction", "depth", "dropout",
+                                                "activation", "bias")},
+        "classes": [
+            {"index": c.index, "folder": c.folder, "english": c.english, "chinese": c.chinese, "category": c.category}
+            for c in prepared.index.classes
+        ],
+        "weights_source": prepared.spec.weights_source,
+        "seed": int(cfg.seed),
+    }
+
+
+def save_model(net: MobileNetV2, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> Path:
+    path = out_dir / "model.ckpt"
+    path.unlink(missing_ok=True)
+    ms.save_checkpoint(net, str(path))
+    (out_dir / "model.json").write_text(json.dumps(model_card(cfg, prepared, spec), indent=2, ensure_ascii=False),
+                                        encoding="utf-8")
+    return path
+
+
+def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: TrainResult, pred: np.ndarray,
+              y_val: np.ndarray, out_dir: Path) -> None:
+    final = {"final_val_acc": result.val_acc, "final_val_top5": result.val_top5, "final_val_loss": result.val_loss,
+             "best_epoch": result.best_epoch, "train_seconds": result.seconds,
+             "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)}
+    final.update({f"category_acc.{k}": v for k, v in result.per_category.items()})
+    final.update({f"class_acc.{k}": v for k, v in result.per_class.items()})
+    tracker.log_metrics(final, step=result.history[-1].step if result.history else 0, flush=True)
+    tracker.set_tags({"garbage_hpo.best_stage": result.best_stage})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    (out_dir / "per_class.json").write_text(json.dumps(
+        {"per_class": result.per_class, "per_category": result.per_category}, indent=2), encoding="utf-8")
+    names = [c.folder for c in prepared.index.classes]
+    matrix = confusion_matrix(pred, y_val, len(names))
+    confusion_png(matrix, names, out_dir / "confusion_matrix.png",
+                  f"validation, acc {result.val_acc:.3f} (n={len(y_val)})")
+    for name in ("config.yaml", "per_class.json", "confusion_matrix.png"):
+        tracker.log_artifact(out_dir / name)
+    if result.checkpoint is not None:
+        tracker.log_artifact(result.checkpoint, "model")
+        tracker.log_artifact(result.checkpoint.with_suffix(".json"), "model")

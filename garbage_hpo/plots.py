@@ -1,0 +1,33 @@
+"""Figures a person looks at: confusion matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(6, 0.42 * n + 2), max(5, 0.42 * n + 1.5)), dpi=100)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if matrix[i, j]:
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if normalised[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,115 @@
+"""MLflow tracking: one run per training, params from the resolved config, batched metrics, artifacts.
+
+Uses `MlflowClient` with explicit run ids (never the fluent global "active run"), so a sweep can hold a
+parent run and nested trial runs in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+MAX_PARAMS_PER_BATCH = 100
+MAX_PARAM_LENGTH = 6000
+
+
+def default_tracking_uri(runs: Path) -> str:
+    return f"sqlite:///{(runs / 'mlflow.db').absolute()}"
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)[:MAX_PARAM_LENGTH]
+    return out
+
+
+def git_commit() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+        return result.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Tracker:
+    """One MLflow run; metrics are buffered and sent with `log_batch` at most every `flush_seconds`."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None, run_name: str | None = None,
+                 tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
+                 flush_seconds: float = 2.0) -> None:
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment_id = self._experiment(experiment, artifact_root, uri)
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id = self.run.info.run_id
+        self._pending: list[Metric] = []
+        self._last_flush = time.monotonic()
+        self._flush_seconds = flush_seconds
+        self.finished = False
+
+    def _experiment(self, name: str, artifact_root: Path | None, uri: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if artifact_root is not None and is_local_store(uri):  # a server decides its own artifact store
+            location = (artifact_root / name).absolute().as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # created concurrently by another process
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0, flush: bool = False) -> None:
+        now = int(time.time() * 1000)
+        self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if flush or time.monotonic() - self._last_flush >= self._flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:1000], self._pending[1000:]
+            self.client.log_batch(self.run_id, metrics=batch)
+        self._last_flush = time.monotonic()
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self.finished:
+            return
+        try:
+            self.flush()
+        finally:
+            self.client.set_terminated(self.run_id, status)
+            self.finished = True

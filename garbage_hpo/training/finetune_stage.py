@@ -1,0 +1,83 @@
+"""Stage 2: unfreeze the backbone (all of it, or its last N blocks) and train on augmented images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mindspore as ms
+import numpy as np
+
+from garbage_hpo.data.augment import augment
+from garbage_hpo.data.images import preprocess
+from garbage_hpo.metrics import Evaluation, evaluate_scores
+from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.training.head_stage import StageConfig, build_train_step, effective_batch_size, shuffled_batches
+from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(StageConfig):
+    unfreeze: int | str = "all"  # "all" or the number of last backbone blocks to train
+
+    def blocks_to_train(self, total: int) -> int:
+        if self.unfreeze == "all":
+            return total
+        if isinstance(self.unfreeze, int) and 1 <= self.unfreeze <= total:
+            return self.unfreeze
+        raise ValueError(f"finetune.unfreeze={self.unfreeze!r}: 'all' or a block count in 1..{total}")
+
+
+def freeze_backbone_prefix(net: MobileNetV2, trainable_blocks: int) -> list:
+    """Freeze all but the last `trainable_blocks` backbone blocks; returns the frozen cells."""
+    blocks = list(net.backbone.features.cells())
+    frozen = blocks[: len(blocks) - trainable_blocks]
+    for cell in frozen:
+        for param in cell.get_parameters():
+            param.requires_grad = False
+    return frozen
+
+
+def predict_images(net: MobileNetV2, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Scores for preprocessed images (N, 3, H, W), in fixed-size batches so one graph serves all."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], np.float32)])
+        out.append(net(ms.Tensor(chunk)).asnumpy()[:n])
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def finetune(
+    net: MobileNetV2, train_rgb: list[np.ndarray], y_train: np.ndarray, val_images: np.ndarray,
+    y_val: np.ndarray, cfg: FinetuneConfig, image_size: int, scaling: str, seed: int, step_offset: int,
+    on_epoch: EpochCallback | None = None,
+) -> StageResult:
+    frozen = freeze_backbone_prefix(net, cfg.blocks_to_train(len(net.backbone.features)))
+    batch = effective_batch_size(cfg.batch_size, len(train_rgb))
+    steps_per_epoch = len(train_rgb) // batch
+    step, lrs = build_train_step(net, cfg, steps_per_epoch * cfg.epochs)
+    y_train = y_train.astype(np.int32)
+
+    def train_mode() -> None:
+        net.set_train(True)
+        for cell in frozen:  # frozen BatchNorm keeps its moving statistics
+            cell.set_train(False)
+
+    def batches(epoch: int):
+        rng = np.random.default_rng([seed, 7919, epoch])
+        for idx in shuffled_batches(len(train_rgb), batch, seed + 1, epoch):
+            x = np.stack([preprocess(augment(train_rgb[i], image_size, rng), image_size, scaling) for i in idx])
+            yield x, y_train[idx]
+
+    def evaluate() -> Evaluation:
+        return evaluate_scores(predict_images(net, val_images, batch), y_val)
+
+    result = run_epochs(stage="finetune", net=net, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
+                        steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, step_offset=step_offset,
+                        on_epoch=on_epoch, train_mode=train_mode)
+    if result.best_state:
+        restore(net, result.best_state)
+    net.set_train(False)
+    return result

