@@ -36,6 +36,8 @@ from garbage_hpo.tracking import Tracker, flatten, git_commit
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
+from garbage_hpo.training.optim import check_optimizer
+from garbage_hpo.training.schedule import lr_schedule
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def runs_dir(cfg: DictConfig) -> Path:
 
 def prepare(cfg: DictConfig) -> Prepared:
     start = time.perf_counter()
+    validate_config(cfg)
     runs = runs_dir(cfg)
     root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
     index = index_dataset(root, is_demo=is_demo)
@@ -107,10 +110,36 @@ def head_spec(cfg: DictConfig, num_classes: int, in_features: int) -> HeadSpec:
                     depth=int(h.depth), dropout=float(h.dropout), activation=str(h.activation), bias=bool(h.bias))
 
 
-def stage_config(section: DictConfig, optimizer: DictConfig, schedule: DictConfig, **extra: Any) -> dict:
-    return dict(epochs=int(section.epochs), batch_size=int(section.batch_size),
+def _stage_fields(node: DictConfig, optimizer: DictConfig, schedule: DictConfig) -> dict:
+    return dict(epochs=int(node.epochs), batch_size=int(node.batch_size),
                 optimizer=OmegaConf.to_container(optimizer, resolve=True),
-                schedule=OmegaConf.to_container(schedule, resolve=True), **extra)
+                schedule=OmegaConf.to_container(schedule, resolve=True))
+
+
+def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
+    smoothing = float(cfg.train.label_smoothing)
+    head = StageConfig(**_stage_fields(cfg.train, cfg.optimizer, cfg.schedule), label_smoothing=smoothing)
+    ft = FinetuneConfig(**_stage_fields(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule),
+                        label_smoothing=smoothing, section="finetune", unfreeze=cfg.finetune.unfreeze)
+    return head, ft
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Reject unknown names and out-of-range values before any data or model work, naming the key."""
+    head_spec(cfg, num_classes=2, in_features=8)
+    head, ft = stage_configs(cfg)
+    stages: list[tuple[str, StageConfig]] = [("", head)]
+    if ft.epochs > 0:
+        ft.blocks_to_train(19)
+        stages.append(("finetune.", ft))
+    for prefix, stage in stages:
+        try:
+            lr_schedule(total_steps=1, **stage.schedule)
+            check_optimizer(**stage.optimizer)
+        except ValueError as err:  # messages name `schedule.x` / `optimizer.x`; say which section's
+            raise ValueError(f"{prefix}{err}") from err
+        except TypeError as err:
+            raise ValueError(f"{prefix}optimizer or {prefix}schedule has an unknown key: {err}") from err
 
 
 def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
@@ -138,11 +167,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     seed = int(cfg.seed)
     ms.set_seed(seed)
     np.random.seed(seed)
-    head_cfg = StageConfig(**stage_config(cfg.train, cfg.optimizer, cfg.schedule,
-                                          label_smoothing=float(cfg.train.label_smoothing)))
-    ft_cfg = FinetuneConfig(**stage_config(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule,
-                                           label_smoothing=float(cfg.train.label_smoothing),
-                                           unfreeze=cfg.finetune.unfreeze))
+    head_cfg, ft_cfg = stage_configs(cfg)
     labels = prepared.labels
     split = prepared.split
     feats = prepared.features

@@ -17,6 +17,7 @@ import numpy as np
 from garbage_hpo.data.classes import ClassInfo, class_infos
 from garbage_hpo.data.images import IMAGE_SUFFIXES
 
+DEMO_MARKER = "demo.json"  # written by garbage_hpo.data.demo.generate
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"GIF8")
 
 
@@ -85,6 +86,7 @@ def index_dataset(root: Path, is_demo: bool = False) -> DatasetIndex:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data.root={root}: no such directory")
+    is_demo = is_demo or (root / DEMO_MARKER).is_file()
     train_dir = root / "train"
     if not train_dir.is_dir():
         raise DatasetError(f"data.root={root}: expected a 'train/' folder with one subfolder per class")
@@ -152,10 +154,7 @@ def split_dataset(index: DatasetIndex, val_fraction: float, seed: int) -> Split:
         digests = sorted(by_class[label])
         rng.shuffle(digests)
         n_val = int(round(val_fraction * len(digests)))
-        if len(digests) >= 2:
-            n_val = min(max(n_val, 1), len(digests) - 1)
-        else:
-            n_val = 0
+        n_val = min(max(n_val, 1), len(digests) - 1) if len(digests) >= 2 else 0
         for digest in digests[:n_val]:
             val.append(groups[digest][0])
             dropped += len(groups[digest]) - 1

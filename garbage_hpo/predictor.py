@@ -1,0 +1,72 @@
+"""Load a trained model (checkpoint + model card) and classify photos.
+
+    from garbage_hpo.predictor import Predictor
+    predictor = Predictor.load("runs/models/<run id>/model.ckpt")
+    predictor.predict("photo.jpg")                        # a path
+    predictor.predict(rgb_array)                          # an RGB array (the default colour order)
+    predictor.predict(cv2.imread("photo.jpg"), "bgr")     # a cv2 array is BGR: say so
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+
+from garbage_hpo.data.images import preprocess, read_rgb, to_rgb
+from garbage_hpo.models.head import Head, HeadSpec
+from garbage_hpo.models.mobilenetv2 import MobileNetV2, MobileNetV2Backbone
+from garbage_hpo.models.profiles import WeightProfile
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    folder: str
+    english: str
+    chinese: str
+    category: str
+    confidence: float  # softmax probability of the network output
+
+
+class Predictor:
+    def __init__(self, net: MobileNetV2, card: dict) -> None:
+        self.net = net
+        self.card = card
+        self.profile = WeightProfile(**card["profile"])
+        self.image_size = int(card["image_size"])
+        self.classes = card["classes"]
+
+    @classmethod
+    def load(cls, checkpoint: str | Path) -> Predictor:
+        checkpoint = Path(checkpoint)
+        card_path = checkpoint.with_suffix(".json")
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"model checkpoint {checkpoint} does not exist")
+        if not card_path.is_file():
+            raise FileNotFoundError(f"{card_path}: model card missing (classes, preprocessing, input size)")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        profile = WeightProfile(**card["profile"])
+        net = MobileNetV2(MobileNetV2Backbone(card["width"], profile), Head(HeadSpec(**card["head"])))
+        not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(str(checkpoint)), strict_load=True)
+        if not_loaded:
+            raise ValueError(f"{checkpoint}: parameters missing for {not_loaded[:5]}")
+        net.set_train(False)
+        return cls(net, card)
+
+    def scores(self, image: str | Path | np.ndarray, color_order: str = "rgb") -> np.ndarray:
+        rgb = read_rgb(Path(image)) if isinstance(image, str | Path) else to_rgb(image, color_order)
+        x = preprocess(rgb, self.image_size, self.profile.input_scaling)[None]
+        return self.net(ms.Tensor(x)).asnumpy()[0]
+
+    def predict(self, image: str | Path | np.ndarray, color_order: str = "rgb", top_k: int = 1
+                ) -> list[Prediction]:
+        scores = self.scores(image, color_order).astype(np.float64)
+        probs = np.exp(scores - scores.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs, kind="stable")[:top_k]
+        return [Prediction(int(i), self.classes[i]["folder"], self.classes[i]["english"], self.classes[i]["chinese"],
+                           self.classes[i]["category"], float(probs[i])) for i in order]

@@ -1,0 +1,108 @@
+"""Shared fixtures: real engines on small data.
+
+- MindSpore runs in graph mode on the CPU, as in production.
+- MLflow: one SQLite store is created per session (schema migrations take seconds) and copied per test.
+- Data: a tiny generated demo set (26 classes, few images, 64 px) made once per session; tests that need
+  the real photos use `real_data_root` and are skipped only where ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REFERENCE_TSV = SHARED / "reference" / "mobilenetv2_official_params.tsv"
+
+os.environ.setdefault("GLOG_v", "3")
+
+
+def pytest_configure(config):
+    from garbage_hpo.cli import configure_runtime
+
+    configure_runtime()
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    """The converted default weights: the project's runs/weights when `make install` built them, else built now."""
+    from garbage_hpo.paths import DEFAULT_WEIGHTS_NAME
+
+    installed = REPO / "runs" / "weights"
+    if (installed / DEFAULT_WEIGHTS_NAME).is_file():
+        return installed
+    out = tmp_path_factory.mktemp("weights")
+    subprocess.run([sys.executable, "-m", "garbage_hpo.weights", "--out", str(out / DEFAULT_WEIGHTS_NAME)],
+                   check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_weights(weights_dir) -> Path:
+    from garbage_hpo.paths import DEFAULT_WEIGHTS_NAME
+
+    return weights_dir / DEFAULT_WEIGHTS_NAME
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path, mlflow_template, weights_dir, monkeypatch) -> Path:
+    """A fresh runs/ folder with a migrated MLflow store, wired through the environment like a user would."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    shutil.copy(mlflow_template, folder / "mlflow.db")
+    monkeypatch.setenv("GARBAGE_HPO_RUNS", str(folder))
+    monkeypatch.setenv("GARBAGE_HPO_WEIGHTS", str(weights_dir))
+    monkeypatch.delenv("GARBAGE_HPO_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no datasets/ here: auto-discovery must not find the developer's data
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    from garbage_hpo.data.demo import generate
+
+    return generate(tmp_path_factory.mktemp("tiny_demo"), per_class=6, size=64, seed=3)
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    env = os.environ.get("GARBAGE_HPO_DATA")
+    root = Path(env) if env else SHARED / "data" / "garbage_26x100"
+    if not (root / "train").is_dir():
+        pytest.skip(f"real photos not found at {root}")
+    return root
+
+
+def run_cli(module: str, *overrides: str, cwd: Path | None = None, check: bool = True
+            ) -> subprocess.CompletedProcess:
+    """Run `python -m <module> <overrides>` as a user would, with the test's environment."""
+    proc = subprocess.run([sys.executable, "-m", module, *overrides], capture_output=True, text=True, cwd=cwd,
+                          env=os.environ.copy(), timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{module} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def compose(*overrides: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        return hydra_compose(config_name="train", overrides=list(overrides))
