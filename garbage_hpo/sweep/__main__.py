@@ -1,0 +1,49 @@
+"""Run a hyperparameter sweep: `python -m garbage_hpo.sweep +experiment=<name> [overrides...]`.
+
+Examples:
+  python -m garbage_hpo.sweep +experiment=head_depth
+  python -m garbage_hpo.sweep +experiment=optimizer sweep.n_trials=40 sweep.sampler=random
+  python -m garbage_hpo.sweep +experiment=lr_schedule data.root=/path/to/garbage_26x100
+  python -m garbage_hpo.sweep +experiment=head_depth sweep.storage=postgresql://host/db tracking.uri=http://host:5000
+
+Running the same command again continues the study until sweep.n_trials trials have completed or been pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from garbage_hpo.cli import configure_runtime, friendly_errors
+from garbage_hpo.sweep.driver import Sweep
+from garbage_hpo.sweep.space import load_space
+
+PROJECT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("garbage_hpo.sweep")
+
+
+def available_experiments() -> list[str]:
+    return sorted(p.stem for p in (PROJECT / "conf" / "experiment").glob("*.yaml"))
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="sweep")
+def main(cfg: DictConfig) -> None:
+    with friendly_errors():
+        if not cfg.sweep.name:
+            raise ValueError("sweep.name is unset: choose an experiment, e.g. +experiment=head_depth "
+                             f"(available: {', '.join(available_experiments())})")
+        space_file = Path(str(cfg.sweep.space)) if str(cfg.sweep.space).endswith(".yaml") else \
+            PROJECT / "sweeps" / f"{cfg.sweep.space}.yaml"
+        space = load_space(space_file, PROJECT / "conf")
+        configure_runtime()
+        sweep = Sweep(cfg, space, list(HydraConfig.get().overrides.task))
+        study = sweep.run()
+        print(sweep.summary(study))
+
+
+if __name__ == "__main__":
+    main()

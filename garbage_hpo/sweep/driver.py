@@ -1,0 +1,242 @@
+"""Run an Optuna study whose trials train the pipeline's configuration and record themselves in MLflow."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from garbage_hpo.pipeline import runs_dir, train, validate_config
+from garbage_hpo.sweep.latency import measure
+from garbage_hpo.sweep.report import best_trials, finish_parent
+from garbage_hpo.sweep.space import SearchSpace, check_against_config
+from garbage_hpo.sweep.strategies import make_pruner, make_sampler
+from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
+from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten
+from garbage_hpo.training.loop import EpochResult
+
+log = logging.getLogger("garbage_hpo.sweep")
+METRICS = {"val_acc": "maximize", "val_top5": "maximize", "val_loss": "minimize", "latency_ms": "minimize",
+           "params_m": "minimize"}
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str
+
+
+def objectives(cfg: DictConfig) -> list[Objective]:
+    out = []
+    for i, entry in enumerate(cfg.sweep.objectives):
+        metric, direction = str(entry.metric), str(entry.direction)
+        if metric not in METRICS:
+            raise ValueError(f"sweep.objectives[{i}].metric={metric!r}: choose one of {sorted(METRICS)}")
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"sweep.objectives[{i}].direction={direction!r}: maximize or minimize")
+        out.append(Objective(metric, direction))
+    if not out:
+        raise ValueError("sweep.objectives: at least one objective is needed")
+    return out
+
+
+def storage_url(cfg: DictConfig) -> str:
+    return str(cfg.sweep.storage or f"sqlite:///{runs_dir(cfg) / 'optuna.db'}")
+
+
+class Sweep:
+    def __init__(self, cfg: DictConfig, space: SearchSpace, base_overrides: list[str]) -> None:
+        self.cfg = cfg
+        self.space = space
+        self.goals = objectives(cfg)
+        self.multi = len(self.goals) > 1
+        self.study_name = str(cfg.sweep.study_name or cfg.sweep.name)
+        self.runs = runs_dir(cfg)
+        self.tracking_uri = str(cfg.tracking.uri or default_tracking_uri(self.runs))
+        self.configs = TrialConfigs(cfg, base_overrides)
+        self.prepared = PreparedCache()
+        self.parent: Tracker | None = None
+        self.consecutive_failures = 0
+        self.started = time.perf_counter()
+        check_against_config(space, cfg)
+        validate_config(cfg)
+        self.sampler = make_sampler(str(cfg.sweep.sampler), int(cfg.seed), space, self.multi)
+        self.pruner = make_pruner(str(cfg.sweep.pruner), int(cfg.train.epochs) + int(cfg.finetune.epochs),
+                                  int(cfg.sweep.pruner_startup_trials), cfg.sweep.pruner_warmup_epochs)
+        if not cfg.sweep.verbose:  # one line per trial instead of one per epoch
+            logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    # -- study --------------------------------------------------------------------------------------------
+    def study(self) -> optuna.Study:
+        study = optuna.create_study(
+            storage=storage_url(self.cfg), study_name=self.study_name, sampler=self.sampler,
+            pruner=self.pruner, directions=[g.direction for g in self.goals], load_if_exists=True)
+        recorded = study.user_attrs.get("objectives")
+        wanted = [g.metric for g in self.goals]
+        if recorded is not None and recorded != wanted:
+            raise ValueError(f"sweep.study_name={self.study_name}: the stored study optimises {recorded}, "
+                             f"not {wanted}; choose another sweep.study_name")
+        if not study.trials:
+            for params in self.cfg.sweep.enqueue or []:
+                study.enqueue_trial(OmegaConf.to_container(params, resolve=True), skip_if_exists=True)
+        study.set_user_attr("objectives", wanted)
+        study.set_user_attr("space", str(self.space.source))
+        study.set_user_attr("question", self.space.question)
+        return study
+
+    def run(self) -> optuna.Study:
+        study = self.study()
+        done = sum(t.state in DONE_STATES for t in study.trials)
+        target = int(self.cfg.sweep.n_trials)
+        log.info("sweep %s: %s", self.study_name, self.space.question or "(no question stated)")
+        log.info("study %r in %s: %d of %d trials done; MLflow %s", self.study_name, storage_url(self.cfg), done,
+                 target, self.tracking_uri)
+        self.parent = Tracker(
+            self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
+            run_name=f"sweep-{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags={"garbage_hpo.role": "sweep", "optuna.study_name": self.study_name,
+                  "optuna.storage": storage_url(self.cfg).split("@")[-1], "garbage_hpo.question": self.space.question})
+        status = "FAILED"
+        try:
+            self.parent.log_params(flatten(OmegaConf.to_container(self.cfg, resolve=True)))
+            self.parent.log_artifact(self.space.source)
+            if done < target:
+                study.optimize(
+                    self.objective, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
+                    callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            try:
+                finish_parent(self.parent, study, [g.metric for g in self.goals],
+                              self.runs / "sweeps" / self.study_name / self.parent.run_id)
+            finally:
+                self.parent.end(status)
+        return study
+
+    # -- one trial ------------------------------------------------------------------------------------------
+    def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        start = time.perf_counter()
+        sampled = self.space.sample(trial)
+        assert self.parent is not None
+        tracker = Tracker(
+            self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
+            run_name=f"trial-{trial.number}", parent_run_id=self.parent.run_id,
+            tags={"garbage_hpo.role": "trial", "optuna.trial_number": str(trial.number),
+                  "optuna.study_name": self.study_name})
+        trial.set_user_attr("mlflow_run_id", tracker.run_id)
+        try:
+            groups, scalars = self.space.config_values(sampled)
+            cfg = self.configs.build(groups, scalars)
+            validate_config(cfg)
+            tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
+            prepared = self.prepared.get(cfg)
+            result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial),
+                           save_checkpoint=bool(cfg.sweep.save_checkpoints))
+            values = self._values(cfg, prepared, result.val_acc, result.val_top5, result.val_loss)
+            for goal, value in zip(self.goals, values, strict=True):
+                trial.set_user_attr(goal.metric, value)
+            tracker.log_metrics({"trial_seconds": time.perf_counter() - start} | {
+                f"objective.{g.metric}": v for g, v in zip(self.goals, values, strict=True)}, flush=True)
+            tracker.end("FINISHED")
+            return values[0] if not self.multi else tuple(values)
+        except optuna.TrialPruned as pruned:
+            tracker.set_tags({"garbage_hpo.trial_state": "PRUNED"})
+            tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
+            tracker.end("KILLED")
+            raise
+        except KeyboardInterrupt:
+            tracker.set_tags({"garbage_hpo.trial_state": "INTERRUPTED"})
+            tracker.end("KILLED")
+            raise
+        except Exception as err:
+            self._record_failure(tracker, trial, err)
+            raise
+
+    def _pruning_hook(self, trial: optuna.Trial):
+        def hook(result: EpochResult) -> None:
+            if self.multi:  # Optuna prunes single-objective studies only
+                return
+            trial.report(result.val.accuracy, result.step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(str(result.step))
+
+        return hook
+
+    def _values(self, cfg: DictConfig, prepared, val_acc: float, val_top5: float, val_loss: float) -> list[float]:
+        values: dict[str, float] = {"val_acc": val_acc, "val_top5": val_top5, "val_loss": val_loss}
+        if any(g.metric in ("latency_ms", "params_m") for g in self.goals):
+            latency, params = measure(prepared.spec.width, prepared.image_size, prepared.index.num_classes,
+                                      prepared.spec.profile)
+            values |= {"latency_ms": latency, "params_m": params}
+        return [values[g.metric] for g in self.goals]
+
+    def _record_failure(self, tracker: Tracker, trial: optuna.Trial, err: Exception) -> None:
+        reason = f"{type(err).__name__}: {err}"
+        trial.set_user_attr("fail_reason", reason[:1000])
+        tracker.set_tags({"garbage_hpo.trial_state": "FAILED", "garbage_hpo.fail_reason": reason[:5000]})
+        path = self.runs / "sweeps" / self.study_name / f"trial-{trial.number}-traceback.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        tracker.log_artifact(path)
+        tracker.end("FAILED")
+
+    # -- progress ---------------------------------------------------------------------------------------------
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        duration = trial.duration.total_seconds() if trial.duration else 0.0
+        done = sum(t.state in DONE_STATES for t in study.trials)
+        if trial.state == TrialState.FAIL:
+            self.consecutive_failures += 1
+            value = trial.user_attrs.get("fail_reason", "failed")
+        else:
+            self.consecutive_failures = 0
+            value = ", ".join(f"{g.metric}={v:.4f}" for g, v in zip(self.goals, trial.values or [], strict=False))
+            if trial.state == TrialState.PRUNED:
+                last = max(trial.intermediate_values) if trial.intermediate_values else 0
+                value = f"pruned at epoch {last}"
+        best = best_trials(study)
+        best_text = ""
+        if best and not self.multi:
+            best_text = f" | best {self.goals[0].metric}={best[0].value:.4f} (#{best[0].number})"
+        elif best:
+            best_text = f" | Pareto front: {len(best)} trials"
+        print(f"[{done}/{self.cfg.sweep.n_trials}] trial {trial.number} {trial.state.name} {value} "
+              f"({duration:.1f}s){best_text}", flush=True)
+        limit = int(self.cfg.sweep.max_failures)
+        if limit and self.consecutive_failures >= limit:
+            log.error("sweep stopped: %d consecutive failed trials (sweep.max_failures=%d); last: %s",
+                      self.consecutive_failures, limit, trial.user_attrs.get("fail_reason"))
+            study.stop()
+
+    def summary(self, study: optuna.Study) -> str:
+        best = best_trials(study)
+        elapsed = time.perf_counter() - self.started
+        if not best:
+            return f"sweep {self.study_name}: no completed trial ({elapsed:.0f}s)"
+        if self.multi:
+            lines = [f"sweep {self.study_name}: Pareto front of {len(best)} trials ({elapsed:.0f}s)"]
+            lines += [f"  #{t.number}: " + ", ".join(f"{g.metric}={v:.4g}" for g, v in zip(self.goals, t.values,
+                                                                                       strict=True))
+                      + f"  {t.params}" for t in best]
+            return "\n".join(lines)
+        t = best[0]
+        return (f"sweep {self.study_name}: best {self.goals[0].metric}={t.value:.4f} in trial #{t.number} "
+                f"(MLflow run {t.user_attrs.get('mlflow_run_id')}) params {t.params} ({elapsed:.0f}s)")
+
+
+def space_path(cfg: DictConfig, project_root: Path) -> Path:
+    name = cfg.sweep.space or cfg.sweep.name
+    return project_root / "sweeps" / f"{name}.yaml"
+
+

@@ -1,0 +1,30 @@
+"""Model cost for multi-objective sweeps: measured single-image latency and parameter count."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import mindspore as ms
+import numpy as np
+
+from garbage_hpo.models.head import Head, HeadSpec
+from garbage_hpo.models.mobilenetv2 import MobileNetV2, MobileNetV2Backbone
+from garbage_hpo.models.profiles import WeightProfile
+
+
+@lru_cache(maxsize=32)
+def measure(width: float, image_size: int, num_classes: int, profile: WeightProfile, repeats: int = 10
+            ) -> tuple[float, float]:
+    """(median batch-1 latency in ms, parameters in millions) of the whole network, graph mode, this machine."""
+    net = MobileNetV2(MobileNetV2Backbone(width, profile), Head(HeadSpec(num_classes=num_classes)))
+    net.set_train(False)
+    x = ms.Tensor(np.zeros((1, 3, image_size, image_size), np.float32))
+    net(x).asnumpy()  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        net(x).asnumpy()
+        times.append(time.perf_counter() - start)
+    params = sum(int(np.prod(p.shape)) for p in net.get_parameters())
+    return float(np.median(times) * 1000), params / 1e6

@@ -1,0 +1,89 @@
+"""What a sweep's parent MLflow run gets at the end of each invocation: table, plots, best trial."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from garbage_hpo.tracking import Tracker  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def _save(ax_or_axes, path: Path) -> Path | None:
+    figure = ax_or_axes.figure if hasattr(ax_or_axes, "figure") else ax_or_axes.flat[0].figure
+    figure.set_size_inches(10, 6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]:
+    """PNG plots a person would rather look at than read; each skipped quietly where it cannot apply."""
+    from optuna.visualization import matplotlib as vis
+
+    multi = len(metric_names) > 1
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    target = (lambda t: t.values[0]) if multi else None
+    jobs = {
+        "optimization_history.png": lambda: vis.plot_optimization_history(
+            study, target=target, target_name=metric_names[0]),
+        "param_importances.png": lambda: vis.plot_param_importances(
+            study, target=target, target_name=metric_names[0]),
+        "parallel_coordinate.png": lambda: vis.plot_parallel_coordinate(
+            study, target=target, target_name=metric_names[0]),
+        "intermediate_values.png": lambda: vis.plot_intermediate_values(study),
+    }
+    if multi:
+        jobs["pareto_front.png"] = lambda: vis.plot_pareto_front(study, target_names=metric_names)
+    written = []
+    for name, make in jobs.items():
+        if len(complete) < 2 and name != "intermediate_values.png":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                written.append(_save(make(), out / name))
+        except (ValueError, RuntimeError, IndexError, ZeroDivisionError) as err:
+            log.info("plot %s skipped: %s", name, err)
+            plt.close("all")
+    return [p for p in written if p is not None]
+
+
+def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    table = study.trials_dataframe(attrs=("number", "values", "params", "state", "duration", "user_attrs",
+                                          "datetime_start", "datetime_complete"))
+    table.to_csv(out / "trials.csv", index=False)
+    parent.log_artifact(out / "trials.csv")
+    for path in plots(study, metric_names, out):
+        parent.log_artifact(path, "plots")
+    counts = {state.name.lower(): sum(t.state == state for t in study.trials) for state in TrialState}
+    parent.log_metrics({f"trials_{k}": v for k, v in counts.items()}, flush=True)
+    best = best_trials(study)
+    if not best:
+        return
+    if len(metric_names) == 1:
+        trial = best[0]
+        parent.log_metrics({f"best_{metric_names[0]}": trial.values[0], "best_trial_number": trial.number},
+                           flush=True)
+        parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
+        parent.set_tags({"garbage_hpo.best_trial": trial.number,
+                         "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
+    else:
+        parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+
+
+def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    if not any(t.state == TrialState.COMPLETE for t in study.trials):
+        return []
+    return [study.best_trial] if len(study.directions) == 1 else list(study.best_trials)

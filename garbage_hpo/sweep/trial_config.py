@@ -1,0 +1,54 @@
+"""Per-trial configs: the sweep's composed config with the trial's group choices and values applied."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hydra import compose
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from garbage_hpo.pipeline import Prepared, prepare
+
+
+class TrialConfigs:
+    """Group choices (e.g. optimizer=adam) are composed by Hydra once per combination and cached;
+    scalar values are set on a copy. Either way the result is exactly what the same overrides on the
+    command line of `garbage_hpo.train` would give."""
+
+    def __init__(self, base: DictConfig, base_overrides: list[str], config_name: str = "sweep") -> None:
+        self.base = base
+        self.base_overrides = list(base_overrides)
+        self.config_name = config_name
+        self._composed: dict[tuple, DictConfig] = {(): base}
+
+    def build(self, groups: dict[str, Any], scalars: dict[str, Any]) -> DictConfig:
+        key = tuple(sorted(groups.items()))
+        if key not in self._composed:
+            overrides = self.base_overrides + [f"{g}={v}" for g, v in sorted(groups.items())]
+            self._composed[key] = compose(config_name=self.config_name, overrides=overrides)
+        cfg = copy.deepcopy(self._composed[key])
+        for name, value in scalars.items():
+            if OmegaConf.select(cfg, name, default=KeyError) is KeyError:
+                raise KeyError(f"sweep entry {name!r} is not a key of the config with {dict(groups)}")
+            with open_dict(cfg):
+                OmegaConf.update(cfg, name, value, merge=False)
+        return cfg
+
+
+class PreparedCache:
+    """`prepare()` once per distinct data/model setting in a sweep, not once per trial."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Prepared] = {}
+        self.misses = 0
+
+    def get(self, cfg: DictConfig) -> Prepared:
+        key = json.dumps({"data": OmegaConf.to_container(cfg.data, resolve=True),
+                          "model": OmegaConf.to_container(cfg.model, resolve=True),
+                          "runs_dir": str(cfg.runs_dir)}, sort_keys=True)
+        if key not in self._cache:
+            self._cache[key] = prepare(cfg)
+            self.misses += 1
+        return self._cache[key]
