@@ -25,7 +25,7 @@ from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, pr
 from garbage_hpo.models.factory import BackboneSpec, build_backbone
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class PooledFeatures(nn.Cell):
@@ -55,6 +55,7 @@ class FeatureSet:
 def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int) -> str:
     payload = {
         "format": CACHE_FORMAT,
+        "arch": spec.arch,
         "weights_sha256": spec.weights_sha256,
         "width": spec.width,
         "profile": spec.profile.to_dict(),

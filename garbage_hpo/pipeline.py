@@ -28,7 +28,13 @@ from garbage_hpo.metrics import (
     per_category_accuracy,
     per_class_accuracy,
 )
-from garbage_hpo.models.factory import BackboneSpec, build_backbone, resolve_backbone_spec
+from garbage_hpo.models.factory import (
+    ARCHITECTURES,
+    BackboneSpec,
+    build_backbone,
+    num_blocks,
+    resolve_backbone_spec,
+)
 from garbage_hpo.models.head import Classifier, Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.plots import confusion_png
@@ -82,10 +88,11 @@ def prepare(cfg: DictConfig) -> Prepared:
     runs = runs_dir(cfg)
     root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
     index = index_dataset(root, is_demo=is_demo)
-    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile))
+    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
+                                 str(cfg.model.name))
     image_size = int(cfg.data.image_size or spec.profile.native_size)
     if image_size < 32:
-        raise ValueError(f"data.image_size={image_size}: MobileNetV2 needs at least 32 px")
+        raise ValueError(f"data.image_size={image_size}: the network needs at least 32 px")
     features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size))
     if features.failed:
         keep = np.array([i not in features.failed for i in range(len(index.samples))])
@@ -130,7 +137,7 @@ def validate_config(cfg: DictConfig) -> None:
     head, ft = stage_configs(cfg)
     stages: list[tuple[str, StageConfig]] = [("", head)]
     if ft.epochs > 0:
-        ft.blocks_to_train(19)
+        ft.blocks_to_train(num_blocks(str(cfg.model.name)) if str(cfg.model.name) in ARCHITECTURES else 19)
         stages.append(("finetune.", ft))
     for prefix, stage in stages:
         try:
@@ -235,7 +242,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
 def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
     """What a predictor needs besides the weights: classes, preprocessing, input size, architecture."""
     return {
-        "architecture": "mobilenetv2",
+        "architecture": prepared.spec.arch,
         "width": prepared.spec.width,
         "image_size": prepared.image_size,
         "profile": prepared.spec.profile.to_dict(),

@@ -17,8 +17,9 @@ import mindspore as ms
 import numpy as np
 
 from garbage_hpo.data.images import preprocess, read_rgb, to_rgb
+from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.models.head import Head, HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2, MobileNetV2Backbone
+from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.models.profiles import WeightProfile
 
 
@@ -50,7 +51,7 @@ class Predictor:
             raise FileNotFoundError(f"{card_path}: model card missing (classes, preprocessing, input size)")
         card = json.loads(card_path.read_text(encoding="utf-8"))
         profile = WeightProfile(**card["profile"])
-        net = MobileNetV2(MobileNetV2Backbone(card["width"], profile), Head(HeadSpec(**card["head"])))
+        net = MobileNetV2(new_backbone(card["architecture"], card["width"], profile), Head(HeadSpec(**card["head"])))
         not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(str(checkpoint)), strict_load=True)
         if not_loaded:
             raise ValueError(f"{checkpoint}: parameters missing for {not_loaded[:5]}")

@@ -7,6 +7,7 @@ parent run and nested trial runs in one process.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -19,6 +20,14 @@ from mlflow.tracking import MlflowClient
 log = logging.getLogger(__name__)
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_LENGTH = 6000
+
+
+_INVALID_KEY_CHARS = re.compile(r"[^\w\-. :/]")
+
+
+def mlflow_key(name: str) -> str:
+    """MLflow keys allow alphanumerics, _ - . space : /; search-space tags such as `key@tag` become `key_tag`."""
+    return _INVALID_KEY_CHARS.sub("_", name)
 
 
 def default_tracking_uri(runs: Path) -> str:
@@ -83,7 +92,7 @@ class Tracker:
             return found.experiment_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        items = [Param(mlflow_key(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
 
@@ -92,7 +101,7 @@ class Tracker:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, flush: bool = False) -> None:
         now = int(time.time() * 1000)
-        self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self._pending += [Metric(mlflow_key(k), float(v), now, step) for k, v in metrics.items()]
         if flush or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush()
 

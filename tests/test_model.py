@@ -159,3 +159,13 @@ def test_converted_weights_reproduce_keras_forward_pass(default_weights):
     wrong.set_train(False)
     off = wrong(ms.Tensor(scaled.transpose(0, 3, 1, 2).copy())).asnumpy().mean(axis=(2, 3))
     assert np.abs(off - reference).max() > 1e-2
+
+
+@pytest.mark.parametrize("width", [0.25, 0.5, 1.0])
+def test_mobilenetv1_widths_build_and_run(width):
+    from garbage_hpo.models.mobilenetv1 import MobileNetV1Backbone
+
+    backbone = MobileNetV1Backbone(width)
+    out = backbone(ms.Tensor(np.zeros((2, 3, 64, 64), np.float32)))
+    assert out.shape == (2, int(1024 * width), 2, 2) and backbone.out_channels == int(1024 * width)
+    assert len(backbone.features) == 14

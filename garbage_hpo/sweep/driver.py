@@ -7,13 +7,12 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from garbage_hpo.pipeline import runs_dir, train, validate_config
+from garbage_hpo.pipeline import Prepared, TrainResult, runs_dir, train, validate_config
 from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.report import best_trials, finish_parent
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
@@ -144,7 +143,7 @@ class Sweep:
             prepared = self.prepared.get(cfg)
             result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial),
                            save_checkpoint=bool(cfg.sweep.save_checkpoints))
-            values = self._values(cfg, prepared, result.val_acc, result.val_top5, result.val_loss)
+            values = self._values(prepared, result)
             for goal, value in zip(self.goals, values, strict=True):
                 trial.set_user_attr(goal.metric, value)
             tracker.log_metrics({"trial_seconds": time.perf_counter() - start} | {
@@ -174,11 +173,12 @@ class Sweep:
 
         return hook
 
-    def _values(self, cfg: DictConfig, prepared, val_acc: float, val_top5: float, val_loss: float) -> list[float]:
-        values: dict[str, float] = {"val_acc": val_acc, "val_top5": val_top5, "val_loss": val_loss}
+    def _values(self, prepared: Prepared, result: TrainResult) -> list[float]:
+        values = {"val_acc": result.val_acc, "val_top5": result.val_top5, "val_loss": result.val_loss}
         if any(g.metric in ("latency_ms", "params_m") for g in self.goals):
-            latency, params = measure(prepared.spec.width, prepared.image_size, prepared.index.num_classes,
-                                      prepared.spec.profile)
+            spec = prepared.spec
+            latency, params = measure(spec.arch, spec.width, prepared.image_size, prepared.index.num_classes,
+                                      spec.profile)
             values |= {"latency_ms": latency, "params_m": params}
         return [values[g.metric] for g in self.goals]
 

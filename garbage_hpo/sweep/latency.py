@@ -8,16 +8,18 @@ from functools import lru_cache
 import mindspore as ms
 import numpy as np
 
+from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.models.head import Head, HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2, MobileNetV2Backbone
+from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.models.profiles import WeightProfile
 
 
 @lru_cache(maxsize=32)
-def measure(width: float, image_size: int, num_classes: int, profile: WeightProfile, repeats: int = 10
+def measure(arch: str, width: float, image_size: int, num_classes: int, profile: WeightProfile, repeats: int = 10
             ) -> tuple[float, float]:
     """(median batch-1 latency in ms, parameters in millions) of the whole network, graph mode, this machine."""
-    net = MobileNetV2(MobileNetV2Backbone(width, profile), Head(HeadSpec(num_classes=num_classes)))
+    backbone = new_backbone(arch, width, profile)
+    net = MobileNetV2(backbone, Head(HeadSpec(num_classes=num_classes, in_features=backbone.out_channels)))
     net.set_train(False)
     x = ms.Tensor(np.zeros((1, 3, image_size, image_size), np.float32))
     net(x).asnumpy()  # compile

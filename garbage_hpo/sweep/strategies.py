@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 
 from garbage_hpo.sweep.space import SearchSpace
+
+# multivariate/group TPE and constant_liar are marked experimental but are Optuna's recommended setup
+# for conditional spaces and parallel workers
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "nsga2")
 PRUNERS = ("median", "hyperband", "none")

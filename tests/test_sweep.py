@@ -1,0 +1,195 @@
+"""Sweeps: search-space validation, every experiment's space, and a real tiny sweep checked end to end."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from garbage_hpo.pipeline import validate_config
+from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
+from garbage_hpo.sweep.trial_config import TrialConfigs
+from tests.conftest import REPO, run_cli
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+def test_every_seed_experiment_exists():
+    assert set(EXPERIMENTS) >= {"batch_epochs", "activation", "reduction", "optimizer", "lr_schedule", "two_stage",
+                                "head_depth", "label_smoothing", "full"}
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_space_is_valid_and_every_sample_composes_a_valid_config(experiment):
+    overrides = [f"+experiment={experiment}"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose(config_name="sweep", overrides=overrides)
+        space = load_space(REPO / "sweeps" / f"{cfg.sweep.space}.yaml", REPO / "conf")
+        assert space.question, f"sweeps/{experiment}.yaml states no question"
+        check_against_config(space, cfg)
+        configs = TrialConfigs(cfg, overrides)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(12):
+            trial = study.ask()
+            sampled = space.sample(trial)
+            groups, scalars = space.config_values(sampled)
+            trial_cfg = configs.build(groups, scalars)
+            validate_config(trial_cfg)
+            for key, value in scalars.items():
+                assert trial_cfg_value(trial_cfg, key) == value
+            for group, choice in groups.items():
+                assert trial_cfg.get(group) is not None and choice
+            study.tell(trial, 0.5)
+
+
+def trial_cfg_value(cfg, key):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(cfg, key)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("params: {}\n", "non-empty `params:`"),
+    ("params:\n  head.depth: [1, 2]\n", "entry 'head.depth': expected a mapping"),
+    ("params:\n  head.depth: {choices: []}\n", "entry 'head.depth': `choices` must be a non-empty list"),
+    ("params:\n  schedule.lr_max: {low: 0.1, high: 0.01}\n", "entry 'schedule.lr_max': low=0.1 must be below"),
+    ("params:\n  schedule.lr_max: {low: 0, high: 1, log: true}\n", "log scale needs low > 0"),
+    ("params:\n  head.dropout: {low: 0.1, high: 0.5, when: {use_dropout: true}}\n", "depends on 'use_dropout'"),
+    ("params:\n  optimizer: {choices: [momentum, sgd]}\n", "optimizer/sgd.yaml"),
+    ("params:\n  head.depth: {choices: [1, 2], bins: 3}\n", "unknown fields ['bins']"),
+    ("params:\n  head.depth: {choices: [1, 2]\n", "not valid YAML"),
+    ("switches:\n  d: [true, false]\nparams:\n  head.dropout: {low: 0.1, high: 0.5, when: {d: maybe}}\n",
+     "waits for d in ['maybe']"),
+])
+def test_malformed_space_files_are_rejected_naming_the_entry(tmp_path, text, message):
+    with pytest.raises(SearchSpaceError) as err:
+        load_space(write(tmp_path, text), REPO / "conf")
+    assert message in str(err.value) and "space.yaml" in str(err.value)
+
+
+def test_entry_for_a_missing_config_key_is_rejected(tmp_path):
+    space = load_space(write(tmp_path, "params:\n  head.width: {choices: [1, 2]}\n"), REPO / "conf")
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose(config_name="sweep", overrides=["+experiment=head_depth"])
+    with pytest.raises(SearchSpaceError, match="entry 'head.width' is not a key of the config"):
+        check_against_config(space, cfg)
+
+
+def test_bad_space_stops_the_sweep_before_any_trial(runs, tiny_demo, tmp_path):
+    bad = write(tmp_path, "params:\n  head.widht: {choices: [1, 2]}\n")
+    proc = run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"sweep.space={bad}", f"data.root={tiny_demo}",
+                   check=False)
+    assert proc.returncode == 2 and "head.widht" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (runs / "optuna.db").exists() and not (runs / "cache").exists()
+
+
+def test_sweep_without_experiment_says_how_to_choose_one(runs):
+    proc = run_cli("garbage_hpo.sweep", check=False)
+    assert proc.returncode == 2 and "+experiment=head_depth" in proc.stderr and "lr_schedule" in proc.stderr
+
+
+TINY_SWEEP = (
+    "+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
+    "sweep.pruner_startup_trials=1", "sweep.pruner_warmup_epochs=0",
+    # trial 0 is a good baseline, trial 1 a hopeless LR: the median pruner must stop trial 1 early
+    "sweep.enqueue=[{head.depth:1,use_dropout:false,schedule.lr_max:0.05},"
+    "{head.depth:1,use_dropout:false,schedule.lr_max:0.005}]",
+)
+
+
+def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, tiny_demo):
+    first = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=4")
+    assert "[4/4]" in first.stdout and "sweep head_depth: best val_acc=" in first.stdout
+    second = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=6")
+    assert "[6/6]" in second.stdout and "4 of 6 trials done" in second.stdout + second.stderr
+
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    trials = study.trials
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 6
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert trials[0].params == {"head.depth": 1, "use_dropout": False, "schedule.lr_max": 0.05}
+    assert trials[1].state == TrialState.PRUNED  # the hopeless LR, reported after every epoch
+    assert all(len(t.intermediate_values) >= 1 for t in trials)
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("head_depth")
+    runs_found = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs_found if r.data.tags.get("garbage_hpo.role") == "sweep"]
+    children = [r for r in runs_found if r.data.tags.get("garbage_hpo.role") == "trial"]
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert len(children) == len(trials)
+    by_run = {r.info.run_id: r for r in children}
+    for trial in trials:
+        run = by_run[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.data.tags["optuna.study_name"] == "head_depth"
+        assert run.data.tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
+        assert run.data.params["sampled.head.depth"] == str(trial.params["head.depth"])
+        assert run.data.params["head.depth"] == str(trial.params["head.depth"])  # the resolved config, too
+        history = client.get_metric_history(run.info.run_id, "val_acc")
+        assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
+        if trial.state == TrialState.COMPLETE:
+            assert run.info.status == "FINISHED"
+            assert run.data.metrics["final_val_acc"] == pytest.approx(trial.value)
+        else:
+            assert run.info.status == "KILLED" and run.data.tags["garbage_hpo.trial_state"] == "PRUNED"
+            assert run.data.metrics["pruned_at_epoch"] == max(trial.intermediate_values)
+            assert max(trial.intermediate_values) < 4
+
+    latest = max(parents, key=lambda r: r.info.start_time)
+    best = study.best_trial
+    assert latest.data.metrics["best_val_acc"] == pytest.approx(best.value)
+    assert latest.data.tags["garbage_hpo.best_run_id"] == best.user_attrs["mlflow_run_id"]
+    assert latest.data.params["best.head.depth"] == str(best.params["head.depth"])
+    artifacts = {a.path for a in client.list_artifacts(latest.info.run_id)}
+    assert {"trials.csv", "plots", "head_depth.yaml"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(latest.info.run_id, "plots")}
+    assert {"plots/optimization_history.png", "plots/param_importances.png"} <= plots
+    csv = Path(client.download_artifacts(latest.info.run_id, "trials.csv"))
+    assert len(csv.read_text().strip().splitlines()) == len(trials) + 1
+
+    # features were extracted once for the whole study: one cache file, reused by the second invocation
+    assert len(list((runs / "cache" / "features").glob("*.npz"))) == 1
+    with sqlite3.connect(runs / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs where status='RUNNING'").fetchone()[0] == 0
+
+
+def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, tiny_demo, tmp_path):
+    space = write(tmp_path, """\
+        question: tiny width x resolution trade-off
+        params:
+          model: {choices: [mobilenetv2, mobilenetv1]}
+          model.width@v2: {choices: [0.35], when: {model: mobilenetv2}}
+          model.width@v1: {choices: [0.25], when: {model: mobilenetv1}}
+          model.pretrained@scratch: {choices: [none], when: {model.width@v2: [0.35]}}
+          data.image_size: {choices: [32, 64]}
+        """)
+    proc = run_cli("garbage_hpo.sweep", "+experiment=width_resolution", f"sweep.space={space}",
+                   f"data.root={tiny_demo}", "sweep.n_trials=3", "sweep.sampler=random", "train.epochs=1",
+                   "train.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16")
+    assert "Pareto front" in proc.stdout
+    study = optuna.load_study(study_name="width_resolution", storage=f"sqlite:///{runs / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3 and all(len(t.values) == 3 for t in complete)
+    for t in complete:
+        accuracy, latency_ms, params_m = t.values
+        assert 0 <= accuracy <= 1 and latency_ms > 0
+        expected = {"mobilenetv2": 0.43, "mobilenetv1": 0.24}[t.params["model"]]
+        assert params_m == pytest.approx(expected, abs=0.08)  # measured from the built network
+    assert study.best_trials
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("width_resolution")
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags["garbage_hpo.role"] == "sweep")
+    assert "plots/pareto_front.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
