@@ -35,7 +35,7 @@ from garbage_hpo.models.factory import (
     num_blocks,
     resolve_backbone_spec,
 )
-from garbage_hpo.models.head import Classifier, Head, HeadSpec
+from garbage_hpo.models.head import Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.plots import confusion_png
 from garbage_hpo.tracking import Tracker, flatten, git_commit
@@ -192,10 +192,9 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(result)
 
-    classifier = Classifier(spec)
     pooled = feats.pooled(spec.reduction)
-    head_result = train_head(classifier, pooled[split.train], labels[split.train], pooled[split.val],
-                             labels[split.val], head_cfg, seed, record)
+    classifier, head_result = train_head(spec, pooled[split.train], labels[split.train], pooled[split.val],
+                                         labels[split.val], head_cfg, seed, record)
     history = list(head_result.history)
     best_stage, best = "head", head_result.best
     y_val = labels[split.val]

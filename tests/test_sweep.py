@@ -100,27 +100,29 @@ def test_sweep_without_experiment_says_how_to_choose_one(runs):
     assert proc.returncode == 2 and "+experiment=head_depth" in proc.stderr and "lr_schedule" in proc.stderr
 
 
-TINY_SWEEP = (
-    "+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
-    "sweep.pruner_startup_trials=1", "sweep.pruner_warmup_epochs=0",
-    # trial 0 is a good baseline, trial 1 a hopeless LR: the median pruner must stop trial 1 early
-    "sweep.enqueue=[{head.depth:1,use_dropout:false,schedule.lr_max:0.05},"
-    "{head.depth:1,use_dropout:false,schedule.lr_max:0.005}]",
-)
+TINY_SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16")
+GOOD = "{head.depth:1,use_dropout:false,schedule.lr_max:0.05},{head.depth:2,use_dropout:false,schedule.lr_max:0.05}"
+HOPELESS = "{head.depth:1,use_dropout:false,schedule.lr_max:0.001}"
 
 
 def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, tiny_demo):
-    first = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=4")
-    assert "[4/4]" in first.stdout and "sweep head_depth: best val_acc=" in first.stdout
-    second = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=6")
-    assert "[6/6]" in second.stdout and "4 of 6 trials done" in second.stdout + second.stderr
+    first = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=3",
+                    "sweep.pruner=none", f"sweep.enqueue=[{GOOD}]")
+    assert "[3/3]" in first.stdout and "sweep head_depth: best val_acc=" in first.stdout
+    # resume with a pruner; the hopeless LR is queued first and must be stopped early
+    second = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=5",
+                     "sweep.pruner_startup_trials=1", "sweep.pruner_warmup_epochs=0",
+                     f"sweep.enqueue=[{GOOD},{HOPELESS}]")
+    assert "[5/5]" in second.stdout and "3 of 5 trials done" in second.stdout + second.stderr
 
     study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
     trials = study.trials
-    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 6
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 5
     assert [t.number for t in trials] == list(range(len(trials)))
     assert trials[0].params == {"head.depth": 1, "use_dropout": False, "schedule.lr_max": 0.05}
-    assert trials[1].state == TrialState.PRUNED  # the hopeless LR, reported after every epoch
+    assert all(t.state == TrialState.COMPLETE for t in trials[:3])
+    assert trials[3].params["schedule.lr_max"] == 0.001  # queued, and not re-run for the good ones
+    assert trials[3].state == TrialState.PRUNED  # reported after every epoch, stopped by the median rule
     assert all(len(t.intermediate_values) >= 1 for t in trials)
 
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")

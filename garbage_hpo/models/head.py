@@ -27,6 +27,11 @@ class HeadSpec:
     activation: str = "none"
     bias: bool = True
 
+    @property
+    def dropout_width(self) -> int:
+        """Width of the features that dropout acts on (the input of the last dense layer)."""
+        return self.in_features // 2 if self.depth == 2 else self.in_features
+
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"head.reduction={self.reduction!r}: choose one of {REDUCTIONS}")
@@ -66,6 +71,19 @@ class Classifier(nn.Cell):
         if self.dropout is not None:
             x = self.dropout(x)
         x = self.dense(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def masked_scores(self, x, mask):
+        """Training-time scores with the dropout mask given as an input (already scaled by 1 / keep).
+
+        Stage 1 feeds masks drawn from NumPy with the trial's seed, so a compiled training graph holds no
+        random state and can serve every trial of the same shape, with results identical to a fresh one.
+        """
+        if self.hidden is not None:
+            x = self.hidden(x)
+        x = self.dense(x * mask)
         if self.activation is not None:
             x = self.activation(x)
         return x

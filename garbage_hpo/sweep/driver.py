@@ -84,9 +84,8 @@ class Sweep:
         if recorded is not None and recorded != wanted:
             raise ValueError(f"sweep.study_name={self.study_name}: the stored study optimises {recorded}, "
                              f"not {wanted}; choose another sweep.study_name")
-        if not study.trials:
-            for params in self.cfg.sweep.enqueue or []:
-                study.enqueue_trial(OmegaConf.to_container(params, resolve=True), skip_if_exists=True)
+        for params in self.cfg.sweep.enqueue or []:  # skipped where a trial with these params exists
+            study.enqueue_trial(OmegaConf.to_container(params, resolve=True), skip_if_exists=True)
         study.set_user_attr("objectives", wanted)
         study.set_user_attr("space", str(self.space.source))
         study.set_user_attr("question", self.space.question)

@@ -1,19 +1,28 @@
-"""Stage 1: train the classifier on cached, pooled backbone features (no image or backbone work)."""
+"""Stage 1: train the classifier on cached, pooled backbone features (no image or backbone work).
+
+Compiled training graphs are kept per shape (`CompiledSteps`) and reused by later trials of a sweep:
+dropout masks and label-smoothed targets are inputs drawn from NumPy with the trial's seed, the optimizer
+state is reset, so a reused graph gives exactly the numbers a fresh process would.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
-from garbage_hpo.models.head import Classifier
-from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs
-from garbage_hpo.training.optim import build_optimizer
+from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs, snapshot
+from garbage_hpo.training.optim import MOMENTUM_DEFAULT, build_optimizer
 from garbage_hpo.training.schedule import lr_schedule
+
+RESETTABLE_OPTIMIZER_VALUES = ("momentum",)  # Parameters of the optimizer set per trial, not baked in
 
 
 @dataclass(frozen=True)
@@ -54,19 +63,93 @@ def effective_batch_size(requested: int, n: int) -> int:
     return max(1, min(requested, n))
 
 
+class MaskedLoss(nn.Cell):
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.loss = nn.CrossEntropyLoss()  # targets are class probabilities: smoothing is in them
+
+    def construct(self, x, mask, target):
+        return self.loss(self.classifier.masked_scores(x, mask), target)
+
+
+@dataclass
+class _Compiled:
+    classifier: Classifier
+    step: nn.Cell
+    optimizer: nn.Optimizer
+    initial_state: dict[str, np.ndarray]  # optimizer state as created, restored before each reuse
+
+
+class CompiledSteps:
+    """Head training graphs by shape, compiled once per process and reused (LRU of `capacity`)."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, _Compiled] = OrderedDict()
+        self.builds = 0
+        self.reuses = 0
+
+    @staticmethod
+    def key(spec: HeadSpec, optimizer: dict, batch: int, total_steps: int) -> str:
+        baked = {k: v for k, v in optimizer.items() if k not in RESETTABLE_OPTIMIZER_VALUES}
+        return json.dumps([replace(spec, dropout=0.0).__dict__, baked, batch, total_steps], sort_keys=True)
+
+    def acquire(self, spec: HeadSpec, cfg: StageConfig, batch: int, lrs: np.ndarray) -> tuple[Classifier, nn.Cell]:
+        """A classifier with freshly initialised weights (from the global seed) and its training step."""
+        fresh = Classifier(replace(spec, dropout=0.0))  # the trial's initial weights, under ms.set_seed
+        key = self.key(spec, cfg.optimizer, batch, len(lrs))
+        entry = self._entries.get(key)
+        if entry is None:
+            optimizer = build_optimizer(params=fresh.trainable_params(), lrs=lrs, **cfg.optimizer)
+            step = nn.TrainOneStepCell(MaskedLoss(fresh), optimizer)
+            own = {id(p) for p in fresh.get_parameters()}
+            state = {p.name: p.asnumpy().copy() for p in optimizer.get_parameters() if id(p) not in own}
+            entry = _Compiled(fresh, step, optimizer, state)
+            self._entries[key] = entry
+            self.builds += 1
+            if len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+            return fresh, step
+        self._entries.move_to_end(key)
+        self.reuses += 1
+        restore(entry.classifier, snapshot(fresh))
+        for param in entry.optimizer.get_parameters():
+            if param.name == "learning_rate":
+                param.set_data(ms.Tensor(lrs))
+            elif param.name == "momentum":
+                param.set_data(ms.Tensor(np.float32(cfg.optimizer.get("momentum", MOMENTUM_DEFAULT))))
+            elif param.name in entry.initial_state:
+                param.set_data(ms.Tensor(entry.initial_state[param.name]))
+        return entry.classifier, entry.step
+
+
+COMPILED_STEPS = CompiledSteps()
+
+
 def train_head(
-    classifier: Classifier, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-    cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None,
-) -> StageResult:
+    spec: HeadSpec, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+    cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None, steps: CompiledSteps = COMPILED_STEPS,
+) -> tuple[Classifier, StageResult]:
     batch = effective_batch_size(cfg.batch_size, len(x_train))
     steps_per_epoch = len(x_train) // batch
-    step, lrs = build_train_step(classifier, cfg, steps_per_epoch * cfg.epochs)
-    y_train = y_train.astype(np.int32)
+    lrs = lr_schedule(total_steps=steps_per_epoch * cfg.epochs, **cfg.schedule)
+    classifier, step = steps.acquire(spec, cfg, batch, lrs)
+    k = spec.num_classes
+    targets = (np.eye(k, dtype=np.float32)[y_train] * (1 - cfg.label_smoothing) + cfg.label_smoothing / k)
+    targets = targets.astype(np.float32)
+    keep = 1.0 - spec.dropout
     x_val_t = ms.Tensor(x_val)
 
     def batches(epoch: int):
+        rng = np.random.default_rng([seed, 104729, epoch])
+        ones = np.ones((batch, spec.dropout_width), np.float32)
         for idx in shuffled_batches(len(x_train), batch, seed, epoch):
-            yield x_train[idx], y_train[idx]
+            if spec.dropout > 0:
+                mask = (rng.random((batch, spec.dropout_width)) < keep).astype(np.float32) / np.float32(keep)
+            else:
+                mask = ones
+            yield x_train[idx], mask, targets[idx]
 
     def evaluate() -> Evaluation:
         return evaluate_scores(classifier(x_val_t).asnumpy(), y_val)
@@ -76,4 +159,4 @@ def train_head(
     if result.best_state:
         restore(classifier, result.best_state)
     classifier.set_train(False)
-    return result
+    return classifier, result

@@ -60,7 +60,7 @@ def run_epochs(
     stage: str,
     net: nn.Cell,
     train_step: nn.Cell,
-    batches: Callable[[int], Iterator[tuple[np.ndarray, np.ndarray]]],
+    batches: Callable[[int], Iterator[tuple[np.ndarray, ...]]],
     evaluate: Callable[[], Evaluation],
     lrs: np.ndarray,
     steps_per_epoch: int,
@@ -69,15 +69,15 @@ def run_epochs(
     on_epoch: EpochCallback | None = None,
     train_mode: Callable[[], None] | None = None,
 ) -> StageResult:
-    """Train `epochs` epochs; `batches(epoch)` yields (x, y); keeps the parameters of the best val_acc epoch."""
+    """Train `epochs` epochs; `batches(epoch)` yields the step's inputs; keeps the best val_acc epoch's parameters."""
     result = StageResult()
     best_acc = -1.0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         (train_mode or (lambda: net.set_train(True)))()
         losses = []
-        for x, y in batches(epoch):
-            loss = float(train_step(ms.Tensor(x), ms.Tensor(y)).asnumpy())
+        for inputs in batches(epoch):
+            loss = float(train_step(*(ms.Tensor(a) for a in inputs)).asnumpy())
             if not math.isfinite(loss):
                 raise NonFiniteLossError(
                     f"{stage} stage: training loss became {loss} at epoch {epoch}, step {len(losses) + 1}; "

@@ -7,6 +7,7 @@ import numpy as np
 from mindspore import nn
 
 OPTIMIZERS = ("momentum", "adam")
+MOMENTUM_DEFAULT = 0.9
 
 
 def check_optimizer(name: str, *, momentum: float = 0.9, weight_decay: float = 0.0, beta1: float = 0.9,
@@ -24,8 +25,9 @@ def check_optimizer(name: str, *, momentum: float = 0.9, weight_decay: float = 0
         raise ValueError(f"optimizer.eps={eps}: must be positive")
 
 
-def build_optimizer(name: str, params: list, lrs: np.ndarray, *, momentum: float = 0.9, weight_decay: float = 0.0,
-                    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> nn.Optimizer:
+def build_optimizer(name: str, params: list, lrs: np.ndarray, *, momentum: float = MOMENTUM_DEFAULT,
+                    weight_decay: float = 0.0, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+                    ) -> nn.Optimizer:
     """`lrs` is a per-step list that must cover every step the optimizer will take."""
     check_optimizer(name, momentum=momentum, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps)
     lr = ms.Tensor(lrs)
