@@ -153,6 +153,9 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
     latest = max(parents, key=lambda r: r.info.start_time)
     best = study.best_trial
     assert latest.data.metrics["best_val_acc"] == pytest.approx(best.value)
+    best_run = by_run[best.user_attrs["mlflow_run_id"]]
+    for key in ("final_val_acc", "final_val_top5", "final_val_loss", "category_acc.wet"):
+        assert latest.data.metrics[key] == pytest.approx(best_run.data.metrics[key])
     assert latest.data.tags["garbage_hpo.best_run_id"] == best.user_attrs["mlflow_run_id"]
     assert latest.data.params["best.head.depth"] == str(best.params["head.depth"])
     artifacts = {a.path for a in client.list_artifacts(latest.info.run_id)}

@@ -74,7 +74,12 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         return
     if len(metric_names) == 1:
         trial = best[0]
-        parent.log_metrics({f"best_{metric_names[0]}": trial.values[0], "best_trial_number": trial.number},
+        best_run_id = trial.user_attrs.get("mlflow_run_id")
+        own: dict[str, float] = {}
+        if best_run_id:  # the best trial's final metrics become the parent's own, for side-by-side comparison
+            own = {k: v for k, v in parent.client.get_run(best_run_id).data.metrics.items()
+                   if k.startswith(("final_", "category_acc.", "class_acc.")) or k == "best_epoch"}
+        parent.log_metrics(own | {f"best_{metric_names[0]}": trial.values[0], "best_trial_number": trial.number},
                            flush=True)
         parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
         parent.set_tags({"garbage_hpo.best_trial": trial.number,
