@@ -33,3 +33,36 @@ def friendly_errors() -> Iterator[None]:
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def split_args(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool], list[str]]:
+    """(key=value overrides, --flags, positionals). `flags` maps each flag to whether it takes a value."""
+    overrides: dict[str, str] = {}
+    seen: dict[str, str | bool] = {}
+    positional: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("--"):
+            name, _, value = arg[2:].partition("=")
+            if name not in flags:
+                raise ValueError(f"unknown option --{name} (options: {', '.join('--' + f for f in flags)})")
+            if flags[name]:
+                value = value or next(args, "")
+                if not value:
+                    raise ValueError(f"--{name} needs a value")
+                seen[name] = value
+            else:
+                seen[name] = True
+        elif "=" in arg and not arg.startswith(("/", ".")) and arg.split("=", 1)[0].replace(".", "").isidentifier():
+            key, _, value = arg.partition("=")
+            overrides[key] = value
+        else:
+            positional.append(arg)
+    return overrides, seen, positional
+
+
+def tracking_uri(overrides: dict[str, str]) -> str:
+    from garbage_hpo.paths import runs_dir
+    from garbage_hpo.tracking import default_tracking_uri
+
+    return overrides.get("tracking.uri") or default_tracking_uri(runs_dir())

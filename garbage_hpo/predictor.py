@@ -49,14 +49,37 @@ class Predictor:
             raise FileNotFoundError(f"model checkpoint {checkpoint} does not exist")
         if not card_path.is_file():
             raise FileNotFoundError(f"{card_path}: model card missing (classes, preprocessing, input size)")
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{card_path}: not a valid model card ({err})") from err
         profile = WeightProfile(**card["profile"])
         net = MobileNetV2(new_backbone(card["architecture"], card["width"], profile), Head(HeadSpec(**card["head"])))
-        not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(str(checkpoint)), strict_load=True)
-        if not_loaded:
-            raise ValueError(f"{checkpoint}: parameters missing for {not_loaded[:5]}")
+        try:
+            state = ms.load_checkpoint(str(checkpoint))
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"{checkpoint}: not a readable MindSpore checkpoint") from err
+        own = {p.name: tuple(p.shape) for p in net.get_parameters()}
+        wrong = [f"{n} {tuple(state[n].shape)} != {shape}" for n, shape in own.items()
+                 if n in state and tuple(state[n].shape) != shape]
+        missing = [n for n in own if n not in state]
+        if wrong or missing:
+            raise ValueError(f"{checkpoint} does not match its model card ({card['head']['num_classes']} classes, "
+                             f"width {card['width']}): {(wrong + missing)[:3]}")
+        ms.load_param_into_net(net, state, strict_load=True)
         net.set_train(False)
         return cls(net, card)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def scores_batch(self, images: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """Scores for RGB arrays, in fixed-size batches (one compiled graph for all)."""
+        from garbage_hpo.training.finetune_stage import predict_images
+
+        x = np.stack([preprocess(img, self.image_size, self.profile.input_scaling) for img in images])
+        return predict_images(self.net, x, batch_size)
 
     def scores(self, image: str | Path | np.ndarray, color_order: str = "rgb") -> np.ndarray:
         rgb = read_rgb(Path(image)) if isinstance(image, str | Path) else to_rgb(image, color_order)

@@ -1,0 +1,77 @@
+"""Classify photos: `python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [--top-k K] [--json]`.
+
+model=REF is a checkpoint path, an MLflow run id, or a registry alias (default: champion); tracking.uri=URI
+picks the MLflow store (default runs/mlflow.db). Unreadable files are reported and skipped; the exit code is
+1 when any failed, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
+from garbage_hpo.data.images import IMAGE_SUFFIXES, UnreadableImageError
+
+USAGE = "usage: python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [tracking.uri=URI] [--top-k K] [--json]"
+
+
+def expand(inputs: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip() + "\n\n" + USAGE)
+        return 0 if argv else 2
+    with friendly_errors():
+        overrides, flags, inputs = split_args(argv, {"top-k": True, "json": False})
+        top_k = int(flags.get("top-k", 1))
+        if top_k < 1:
+            raise ValueError("--top-k must be at least 1")
+        if not inputs:
+            raise ValueError(f"no images given\n{USAGE}")
+        files = expand(inputs)
+        configure_runtime()
+        from garbage_hpo.model_ref import resolve_model
+        from garbage_hpo.paths import runs_dir
+        from garbage_hpo.predictor import Predictor
+
+        checkpoint = resolve_model(overrides.get("model"), tracking_uri(overrides), runs_dir() / "model_cache")
+        predictor = Predictor.load(checkpoint)
+        failed = 0
+        for path in files:
+            try:
+                top = predictor.predict(path, top_k=top_k)
+            except UnreadableImageError as err:
+                print(f"error: {err}", file=sys.stderr)
+                failed += 1
+                continue
+            if flags.get("json"):
+                print(json.dumps({"path": str(path), "predictions": [p.__dict__ for p in top]}, ensure_ascii=False))
+                continue
+            best = top[0]
+            print(f"{path}\t{best.english} / {best.chinese}\t[{best.category}]\t{best.confidence:.1%}")
+            for alt in top[1:]:
+                print(f"\t{alt.english} / {alt.chinese}\t[{alt.category}]\t{alt.confidence:.1%}")
+        if failed:
+            print(f"{failed} of {len(files)} files could not be read", file=sys.stderr)
+        return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

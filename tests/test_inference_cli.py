@@ -1,0 +1,152 @@
+"""`predict` and `evaluate` on a real trained model, referenced by path, MLflow run id and registry alias."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_demo, mlflow_template, weights_dir):
+    """A dataset with val/, a model trained on it through the CLI, and a `champion` alias pointing at it."""
+    import os
+
+    base = tmp_path_factory.mktemp("inference")
+    runs = base / "runs"
+    runs.mkdir()
+    shutil.copy(mlflow_template, runs / "mlflow.db")
+    data = shutil.copytree(tiny_demo, base / "data")
+    for folder in (data / "train").iterdir():  # move two photos per class into val/
+        (data / "val" / folder.name).mkdir(parents=True)
+        for photo in sorted(folder.iterdir())[:2]:
+            photo.rename(data / "val" / folder.name / photo.name)
+    env = {"GARBAGE_HPO_RUNS": str(runs), "GARBAGE_HPO_WEIGHTS": str(weights_dir)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        run_cli("garbage_hpo.train", f"data.root={data}", "data.image_size=64", "train.epochs=4",
+                "train.batch_size=16", cwd=base)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("garbage-hpo-train").experiment_id])[0]
+    client.create_registered_model("garbage-hpo")
+    version = client.create_model_version("garbage-hpo", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    client.set_registered_model_alias("garbage-hpo", "champion", version.version)
+    return {"runs": runs, "data": data, "run": run, "base": base, "env": env}
+
+
+@pytest.fixture
+def env(trained, monkeypatch):
+    for key, value in trained["env"].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(trained["base"])
+    return trained
+
+
+def _lines(proc):
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_predict_by_path_run_id_and_default_alias_agree(env):
+    photo = str(next((env["data"] / "val" / "00_03").iterdir()))
+    checkpoint = env["runs"] / "models" / env["run"].info.run_id / "model.ckpt"
+    outputs = [
+        run_cli("garbage_hpo.predict", photo, f"model={checkpoint}").stdout,
+        run_cli("garbage_hpo.predict", photo, f"model={env['run'].info.run_id}").stdout,
+        run_cli("garbage_hpo.predict", photo).stdout,  # the registered champion
+    ]
+    assert outputs[0] == outputs[1] == outputs[2]
+    path, name, category, confidence = outputs[0].strip().split("\t")
+    assert path == photo and " / " in name and category.strip("[]") in {"recyclable", "dry", "hazardous", "wet"}
+    assert confidence.endswith("%")
+
+
+def test_predict_top_k_json_and_unreadable_files(env, tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(env["data"] / "val" / "01_02", folder)
+    (folder / "notes.jpg").write_text("not a photo")
+    proc = run_cli("garbage_hpo.predict", str(folder), "--top-k", "3", "--json", check=False)
+    assert proc.returncode == 1  # some files failed
+    assert "notes.jpg" in proc.stderr and "1 of 3 files could not be read" in proc.stderr
+    rows = [json.loads(line) for line in _lines(proc)]
+    assert len(rows) == 2 and all(len(r["predictions"]) == 3 for r in rows)
+    confidences = [p["confidence"] for p in rows[0]["predictions"]]
+    assert confidences == sorted(confidences, reverse=True) and 0 < sum(confidences) <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["model=0123456789abcdef0123456789abcdef"], "no MLflow run with this id"),
+    (["model=nope@champion"], "not a checkpoint path, an MLflow run id, or an alias"),
+    (["model=/no/such/model.ckpt"], "no such checkpoint file"),
+])
+def test_predict_bad_model_reference_is_one_line(env, args, message):
+    photo = str(next((env["data"] / "val" / "00_00").iterdir()))
+    proc = run_cli("garbage_hpo.predict", photo, *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_predict_empty_folder_is_one_line(env, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("garbage_hpo.predict", str(tmp_path / "empty"), check=False)
+    assert proc.returncode == 2 and "holds no images" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evaluate_json_report_and_artifacts(env, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_cli("garbage_hpo.evaluate", f"data.root={env['data']}", f"out={out}", "log=true", "--json")
+    report = json.loads(_lines(proc)[-1])
+    assert report["n"] == 26 * 2 and 0 <= report["accuracy"] <= report["top5"] <= 1
+    assert set(report["per_category"]) == {"recyclable", "dry", "hazardous", "wet"}
+    assert len(report["per_class"]) == 26
+    correct = sum(round(acc * 2) for acc in report["per_class"].values())  # two photos per class
+    assert correct / 52 == pytest.approx(report["accuracy"])
+    assert (out / "confusion_matrix.png").stat().st_size > 1000 and (out / "misclassified.png").is_file()
+    client = MlflowClient(tracking_uri=f"sqlite:///{env['runs'] / 'mlflow.db'}")
+    run = client.get_run(report["mlflow_run_id"])
+    assert run.data.metrics["accuracy"] == pytest.approx(report["accuracy"])
+    assert {"confusion_matrix.png", "misclassified.png", "report.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_evaluate_uses_train_only_when_asked(env, tiny_demo):
+    proc = run_cli("garbage_hpo.evaluate", f"data.root={tiny_demo}", check=False)
+    assert proc.returncode == 2 and "data.split=train" in proc.stderr
+    report = json.loads(_lines(run_cli("garbage_hpo.evaluate", f"data.root={tiny_demo}", "data.split=train",
+                                       "--json"))[-1])
+    assert report["n"] == 26 * 6 and report["split"] == "train"
+
+
+def test_evaluate_rejects_a_model_for_other_classes(env, tmp_path):
+    other = tmp_path / "other"
+    for folder in ("00_00", "00_01", "00_02"):
+        shutil.copytree(env["data"] / "val" / folder, other / "val" / folder)
+        shutil.copytree(env["data"] / "train" / folder, other / "train" / folder)
+    proc = run_cli("garbage_hpo.evaluate", f"data.root={other}", check=False)
+    assert proc.returncode == 2 and "not the same class list" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_python_api_is_exported_at_package_level(env):
+    import garbage_hpo
+
+    predictor = garbage_hpo.Predictor.load(env["runs"] / "models" / env["run"].info.run_id / "model.ckpt")
+    assert predictor.num_classes == 26
+
+
+def test_checkpoint_that_does_not_match_its_card_is_one_line(env, tmp_path):
+    source = env["runs"] / "models" / env["run"].info.run_id
+    shutil.copy(source / "model.ckpt", tmp_path / "model.ckpt")
+    card = json.loads((source / "model.json").read_text())
+    card["head"]["num_classes"] = 10
+    card["classes"] = card["classes"][:10]
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    photo = str(next((env["data"] / "val" / "00_00").iterdir()))
+    proc = run_cli("garbage_hpo.predict", photo, f"model={tmp_path / 'model.ckpt'}", check=False)
+    assert proc.returncode == 2 and "does not match its model card (10 classes" in proc.stderr
+    assert "Traceback" not in proc.stderr
