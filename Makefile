@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 ARGS ?=
 UI_PORT ?= 5000
 
-.PHONY: install weights test lint train ui clean
+EXPERIMENT ?=
+
+.PHONY: install weights test lint train reproduce-best ui clean
 
 install: $(VENV)/.installed weights
 
@@ -29,6 +31,11 @@ lint:
 
 train:
 	$(PY) -m garbage_hpo.train $(ARGS)
+
+# Re-train the best sweep trial (of EXPERIMENT, default: of every study), export it, register it; exit 1 if it
+# does not reproduce within tolerance.
+reproduce-best:
+	$(PY) -m garbage_hpo.reproduce $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(ARGS)
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/runs/mlflow.db --host 127.0.0.1 --port $(UI_PORT)

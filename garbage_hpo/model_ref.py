@@ -1,6 +1,7 @@
 """Resolve what a user calls "the model": a checkpoint path, an MLflow run id, or a registry alias.
 
     model=runs/models/<run id>/model.ckpt     a checkpoint with its model card (model.json) beside it
+    model=runs/models/<run id>/model.mindir   the exported network (same card)
     model=<32-hex MLflow run id>              that run's `model/` artifacts
     model=champion | model=<name>@<alias>     a version of a registered model, by alias
 """
@@ -40,7 +41,7 @@ def resolve_model(ref: str | None, tracking_uri: str, cache_dir: Path) -> Path:
     """A local checkpoint path for `ref` (default: the `champion` alias of the registered model)."""
     ref = str(ref) if ref not in (None, "") else DEFAULT_ALIAS
     path = Path(ref).expanduser()
-    if path.suffix == ".ckpt" or path.exists():
+    if path.suffix in (".ckpt", ".mindir") or path.exists():
         if not path.is_file():
             raise ModelNotFoundError(f"model={ref}: no such checkpoint file")
         return path

@@ -1,7 +1,7 @@
 """Load a trained model (checkpoint + model card) and classify photos.
 
     from garbage_hpo.predictor import Predictor
-    predictor = Predictor.load("runs/models/<run id>/model.ckpt")
+    predictor = Predictor.load("runs/models/<run id>/model.ckpt")   # or the exported model.mindir
     predictor.predict("photo.jpg")                        # a path
     predictor.predict(rgb_array)                          # an RGB array (the default colour order)
     predictor.predict(cv2.imread("photo.jpg"), "bgr")     # a cv2 array is BGR: say so
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import mindspore as ms
 import numpy as np
+from mindspore import nn
 
 from garbage_hpo.data.images import preprocess, read_rgb, to_rgb
+from garbage_hpo.export import load_mindir
 from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.models.head import Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
@@ -34,7 +36,7 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, net: MobileNetV2, card: dict) -> None:
+    def __init__(self, net: MobileNetV2 | nn.GraphCell, card: dict) -> None:
         self.net = net
         self.card = card
         self.profile = WeightProfile(**card["profile"])
@@ -43,6 +45,7 @@ class Predictor:
 
     @classmethod
     def load(cls, checkpoint: str | Path) -> Predictor:
+        """A `.ckpt` (weights, rebuilt from the card) or an exported `.mindir`; `model.json` lies beside it."""
         checkpoint = Path(checkpoint)
         card_path = checkpoint.with_suffix(".json")
         if not checkpoint.is_file():
@@ -53,6 +56,8 @@ class Predictor:
             card = json.loads(card_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ValueError(f"{card_path}: not a valid model card ({err})") from err
+        if checkpoint.suffix == ".mindir":
+            return cls(load_mindir(checkpoint), card)
         profile = WeightProfile(**card["profile"])
         net = MobileNetV2(new_backbone(card["architecture"], card["width"], profile), Head(HeadSpec(**card["head"])))
         try:

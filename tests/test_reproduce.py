@@ -1,0 +1,130 @@
+"""`make reproduce-best`: a real tiny sweep, then its best (and a later) trial re-trained, exported, registered."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tests.conftest import REPO, run_cli
+
+SWEEP = ["+experiment=head_depth", "sweep.n_trials=4", "sweep.pruner=none", "train.epochs=3", "data.image_size=64"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_demo, mlflow_template, weights_dir):
+    base = tmp_path_factory.mktemp("reproduce")
+    runs = base / "runs"
+    runs.mkdir()
+    shutil.copy(mlflow_template, runs / "mlflow.db")
+    env = {"GARBAGE_HPO_RUNS": str(runs), "GARBAGE_HPO_WEIGHTS": str(weights_dir)}
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    try:
+        run_cli("garbage_hpo.sweep", *SWEEP, f"data.root={tiny_demo}", cwd=base)
+    finally:
+        mp.undo()
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    return {"base": base, "runs": runs, "env": env, "study": study, "data": tiny_demo}
+
+
+@pytest.fixture
+def env(swept, monkeypatch):
+    for key, value in swept["env"].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(swept["base"])
+    return swept
+
+
+def client(env) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{env['runs'] / 'mlflow.db'}")
+
+
+def reproduce(*args: str, check: bool = True) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = run_cli("garbage_hpo.reproduce", *args, "--json", check=check)
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    return proc, json.loads(last) if last.startswith("{") else {}
+
+
+def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_champion(env):
+    study = env["study"]
+    best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: (t.value, -t.number))
+    proc = subprocess.run(["make", "-s", "-C", str(REPO), "reproduce-best", f"PY={sys.executable}",
+                           "EXPERIMENT=head_depth", "ARGS=--json"],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["trial_number"] == best.number and report["original_run_id"] == best.user_attrs["mlflow_run_id"]
+    assert report["recorded_val_acc"] == pytest.approx(best.value)
+    assert report["difference_pp"] == 0.0 and report["passed"] and report["champion"]
+    assert report["export_top1_agreement"] == 1.0 and report["export_max_abs_diff"] < 1e-4
+
+    mlflow = client(env)
+    run = mlflow.get_run(report["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["garbage_hpo.reproduction_of"] == best.user_attrs["mlflow_run_id"]
+    assert run.data.metrics["final_val_acc"] == pytest.approx(best.value)
+    assert {"model/model.ckpt", "model/model.mindir", "model/model.json"} <= {
+        a.path for a in mlflow.list_artifacts(run.info.run_id, "model")}
+    champion = mlflow.get_model_version_by_alias("garbage-hpo", "champion")
+    assert champion.run_id == report["run_id"] and str(champion.version) == report["registered_version"]
+    assert champion.tags["image_size"] == "64" and champion.tags["reproduction"] == "passed"
+    assert len(json.loads(champion.tags["classes"])) == 26
+    assert json.loads(champion.tags["preprocessing"])["input_scaling"] == "minus_one_one"
+
+    # the champion is what predict uses by default, and the exported MINDIR answers like the checkpoint
+    photo = next((env["data"] / "train" / "00_03").iterdir())
+    by_alias = run_cli("garbage_hpo.predict", str(photo), "--json").stdout
+    by_path = run_cli("garbage_hpo.predict", str(photo), f"model={report['checkpoint']}", "--json").stdout
+    assert by_alias == by_path
+
+    from garbage_hpo.predictor import Predictor
+
+    exported, trained = Predictor.load(report["mindir"]), Predictor.load(report["checkpoint"])
+    assert np.abs(exported.scores(photo) - trained.scores(photo)).max() < 1e-4
+    assert exported.predict(photo, top_k=3) == trained.predict(photo, top_k=3)
+
+
+def test_a_later_trial_reproduces_after_other_trials_shared_its_compiled_graphs(env):
+    last = max(t.number for t in env["study"].trials if t.state == TrialState.COMPLETE and t.number > 0)
+    recorded = env["study"].trials[last].value
+    proc, report = reproduce("experiment=head_depth", f"trial={last}")
+    assert report["trial_number"] == last and report["reproduced_val_acc"] == pytest.approx(recorded, abs=0)
+    assert report["passed"]
+
+
+def test_a_result_that_does_not_reproduce_fails_and_leaves_the_champion_alone(env):
+    mlflow = client(env)
+    try:
+        before = mlflow.get_model_version_by_alias("garbage-hpo", "champion").version
+    except Exception:
+        before = None
+    # a learning rate of 1e-9 leaves the head at its initialisation: far from the recorded accuracy
+    proc, report = reproduce("experiment=head_depth", "schedule.lr_max=1e-9", check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert not report["passed"] and not report["champion"] and abs(report["difference_pp"]) > 0.5
+    version = mlflow.get_model_version("garbage-hpo", report["registered_version"])
+    assert version.tags["reproduction"] == "failed"
+    after = mlflow.get_model_version_by_alias("garbage-hpo", "champion").version if before else None
+    assert after == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["experiment=nope"], "experiment=nope: no such study"),
+    (["trial=1"], "trial=1: name its study too"),
+    (["experiment=head_depth", "trial=999"], "trial=999: study head_depth has no completed trial"),
+    (["experiment=head_depth", "train.nope=3"], "train.nope=3: not a key of the recorded config"),
+    (["sweep.storage=sqlite:////no/such/optuna.db"], "no such Optuna store"),
+])
+def test_bad_requests_end_with_one_line(env, args, message):
+    proc, _ = reproduce(*args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
