@@ -7,7 +7,7 @@ UI_PORT ?= 5000
 
 EXPERIMENT ?=
 
-.PHONY: install weights test lint train reproduce-best ui clean
+.PHONY: install weights test lint train reproduce-best bench ui clean
 
 install: $(VENV)/.installed weights
 
@@ -36,6 +36,12 @@ train:
 # does not reproduce within tolerance.
 reproduce-best:
 	$(PY) -m garbage_hpo.reproduce $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(ARGS)
+
+# Measure this machine (see garbage_hpo/bench): prints figures, appends them to BENCHMARKS.md. Installs the
+# benchmark-only PyTorch CPU build for the eager peer first.
+bench: $(VENV)/.installed
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m garbage_hpo.bench $(ARGS)
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/runs/mlflow.db --host 127.0.0.1 --port $(UI_PORT)

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from garbage_hpo.data.dataset import DatasetError
 from garbage_hpo.data.images import UnreadableImageError
@@ -15,9 +16,24 @@ from garbage_hpo.models.checkpoint import CheckpointMismatchError
 USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, FileNotFoundError, ValueError)
 
 
+def cap_onednn_isa() -> None:
+    """MindSpore's CPU kernels (oneDNN) run several times slower with AVX-512 than with AVX2 on the
+    AVX-512 EPYC machines we measured (MobileNetV2 at 160 px: 135 vs 10 ms/img, BENCHMARKS.md). Cap them at
+    AVX2 unless the user chose an ISA; read by oneDNN when it first creates a kernel."""
+    if "DNNL_MAX_CPU_ISA" in os.environ or "ONEDNN_MAX_CPU_ISA" in os.environ:
+        return
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if " avx512f" in flags and " avx2" in flags:
+        os.environ["DNNL_MAX_CPU_ISA"] = "AVX2"
+
+
 def configure_runtime() -> None:
     """Graph mode on the CPU, quiet C++ logs; called once per process before any network is built."""
     os.environ.setdefault("GLOG_v", "3")
+    cap_onednn_isa()
     import mindspore as ms
 
     ms.set_context(mode=ms.GRAPH_MODE)

@@ -1,8 +1,8 @@
-"""Frozen-backbone features, computed once in graph mode and cached on disk.
+"""Frozen-backbone features, computed once and cached on disk.
 
 The cache key covers everything that changes a feature vector: weights file hash, width, weight profile,
-image size, preprocessing version and the exact file list (relative paths + content hashes). A second run
-with the same key loads the file and does no backbone work at all.
+image size, preprocessing version, extraction engine (see feature_engines.py) and the exact file list
+(relative paths + content hashes). A second run with the same key loads the file and does no backbone work.
 """
 
 from __future__ import annotations
@@ -10,34 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mindspore as ms
-import mindspore.ops as ops
 import numpy as np
-from mindspore import nn
 
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, preprocess, read_rgb
-from garbage_hpo.models.factory import BackboneSpec, build_backbone
+from garbage_hpo.feature_engines import make_extractor, resolve_engine
+from garbage_hpo.models.factory import BackboneSpec
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 2
-
-
-class PooledFeatures(nn.Cell):
-    """Backbone followed by both global poolings, so one pass serves head.reduction=mean and =max."""
-
-    def __init__(self, backbone: nn.Cell) -> None:
-        super().__init__()
-        self.backbone = backbone
-
-    def construct(self, x):
-        fmap = self.backbone(x)
-        return ops.mean(fmap, axis=(2, 3)), ops.amax(fmap, axis=(2, 3))
+CACHE_FORMAT = 3
+COUNTERS = {"extractions": 0, "images_extracted": 0, "cache_hits": 0}  # for `make bench`: work done once
 
 
 @dataclass
@@ -52,9 +40,10 @@ class FeatureSet:
         return self.mean if reduction == "mean" else self.max
 
 
-def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int) -> str:
+def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: str) -> str:
     payload = {
         "format": CACHE_FORMAT,
+        "engine": engine,  # engines agree within 1e-4, not bit for bit: a result must not depend on the cache
         "arch": spec.arch,
         "weights_sha256": spec.weights_sha256,
         "width": spec.width,
@@ -78,12 +67,11 @@ def _load_batch(paths: list[Path], size: int, scaling: str) -> tuple[np.ndarray,
     return batch, errors
 
 
-def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, batch_size: int = 32
-                     ) -> FeatureSet:
+def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, batch_size: int = 32,
+                     engine: str = "mindspore", onnx_path: Path | None = None) -> FeatureSet:
     """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward."""
     start = time.perf_counter()
-    extractor = PooledFeatures(build_backbone(spec))
-    extractor.set_train(False)
+    extract = make_extractor(engine, spec, image_size, batch_size, onnx_path or Path("backbone.onnx"))
     paths = [s.path for s in index.samples]
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     means, maxes, failed = [], [], {}
@@ -96,13 +84,15 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
                 pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling)
             if len(chunk) < batch_size:  # pad to the compiled shape: one graph for every batch
                 batch = np.concatenate([batch, np.zeros((batch_size - len(chunk),) + batch.shape[1:], np.float32)])
-            mean, mx = extractor(ms.Tensor(batch))
-            means.append(mean.asnumpy()[: len(chunk)])
-            maxes.append(mx.asnumpy()[: len(chunk)])
+            mean, mx = extract(batch)
+            means.append(mean[: len(chunk)])
+            maxes.append(mx[: len(chunk)])
             for i, err in enumerate(errors):
                 if err:
                     failed[n * batch_size + i] = err
-    channels = extractor.backbone.out_channels
+    channels = means[0].shape[1] if means else 0
+    COUNTERS["extractions"] += 1
+    COUNTERS["images_extracted"] += len(paths)
     return FeatureSet(
         np.concatenate(means) if means else np.zeros((0, channels), np.float32),
         np.concatenate(maxes) if maxes else np.zeros((0, channels), np.float32),
@@ -113,19 +103,24 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
 
 
 def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, cache_dir: Path,
-                    batch_size: int = 32) -> FeatureSet:
-    path = cache_dir / f"{cache_key(index, spec, image_size)}.npz"
+                    batch_size: int = 32, engine: str = "auto") -> FeatureSet:
+    engine = resolve_engine(engine)
+    key = cache_key(index, spec, image_size, engine)
+    path = cache_dir / f"{key}.npz"
     if path.is_file():
+        COUNTERS["cache_hits"] += 1
         with np.load(path, allow_pickle=False) as data:
             failed = dict(json.loads(str(data["failed"])))
             features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True)
         log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(features.mean))
         return features
-    features = compute_features(index, spec, image_size, batch_size)
+    onnx_path = cache_dir.parent / "onnx" / f"{key}-b{batch_size}-{os.getpid()}.onnx"
+    features = compute_features(index, spec, image_size, batch_size, engine, onnx_path)
+    onnx_path.unlink(missing_ok=True)  # only needed while extracting; the features are what is kept
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())))
     tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
-    log.info("features: computed %d images in %.1fs, cached as %s", len(features.mean), features.extract_seconds,
-             path.name)
+    log.info("features: computed %d images in %.1fs with %s, cached as %s", len(features.mean),
+             features.extract_seconds, engine, path.name)
     return features

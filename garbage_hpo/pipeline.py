@@ -86,14 +86,13 @@ def prepare(cfg: DictConfig) -> Prepared:
     start = time.perf_counter()
     validate_config(cfg)
     runs = runs_dir(cfg)
-    root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
-    index = index_dataset(root, is_demo=is_demo)
-    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
-                                 str(cfg.model.name))
+    index, spec = dataset_and_spec(cfg)
+    root = index.root
     image_size = int(cfg.data.image_size or spec.profile.native_size)
     if image_size < 32:
         raise ValueError(f"data.image_size={image_size}: the network needs at least 32 px")
-    features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size))
+    features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size),
+                               str(cfg.data.feature_engine))
     if features.failed:
         keep = np.array([i not in features.failed for i in range(len(index.samples))])
         index = index.without(features.failed)
@@ -106,9 +105,19 @@ def prepare(cfg: DictConfig) -> Prepared:
     if empty:
         raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
     split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
-    log.info("data: %s%s, %d classes, %d train / %d val images, %d skipped", root, " (DEMO)" if is_demo else "",
+    log.info("data: %s%s, %d classes, %d train / %d val images, %d skipped", root, " (DEMO)" if index.is_demo else "",
              index.num_classes, len(split.train), len(split.val), len(index.skipped))
     return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
+
+
+def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
+    """The indexed photos (real, or the generated demo set) and the backbone the config asks for."""
+    runs = runs_dir(cfg)
+    root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
+    index = index_dataset(root, is_demo=is_demo)
+    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
+                                 str(cfg.model.name))
+    return index, spec
 
 
 def head_spec(cfg: DictConfig, num_classes: int, in_features: int) -> HeadSpec:

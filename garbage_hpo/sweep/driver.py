@@ -107,10 +107,13 @@ class Sweep:
         try:
             self.parent.log_params(flatten(OmegaConf.to_container(self.cfg, resolve=True)))
             self.parent.log_artifact(self.space.source)
+            optimize_start = time.perf_counter()
             if done < target:
                 study.optimize(
                     self.objective, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
                     callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
+            self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
+                                    | self.work_counters())
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -122,6 +125,15 @@ class Sweep:
             finally:
                 self.parent.end(status)
         return study
+
+    def work_counters(self) -> dict[str, float]:
+        """What this invocation computed, to show nothing was done twice that could be done once."""
+        from garbage_hpo.features import COUNTERS
+        from garbage_hpo.training.head_stage import COMPILED_STEPS
+
+        return {"work.prepare_calls": self.prepared.misses, "work.feature_extractions": COUNTERS["extractions"],
+                "work.feature_cache_hits": COUNTERS["cache_hits"], "work.head_graphs_compiled": COMPILED_STEPS.builds,
+                "work.head_graphs_reused": COMPILED_STEPS.reuses}
 
     # -- one trial ------------------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:

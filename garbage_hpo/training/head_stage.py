@@ -90,6 +90,9 @@ class CompiledSteps:
         self.builds = 0
         self.reuses = 0
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     @staticmethod
     def key(spec: HeadSpec, optimizer: dict, batch: int, total_steps: int) -> str:
         baked = {k: v for k, v in optimizer.items() if k not in RESETTABLE_OPTIMIZER_VALUES}

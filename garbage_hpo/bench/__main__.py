@@ -1,0 +1,357 @@
+"""Measure garbage-hpo on this machine and record the figures:
+
+    python -m garbage_hpo.bench [data.root=DIR] [sections=extract,head,sweep,finetune,latency] [trials=30]
+                                [images=128] [--no-record]
+
+Runs on the real photos when data.root is given (else the generated demo set) and prints one line per
+figure; the last line is one JSON object with every figure. Unless --no-record, a section with the
+machine, the command and a table of the figures is appended to BENCHMARKS.md. Sections:
+
+  extract   frozen MobileNetV2 at 224 px, batch 1/16/32/64: our feature engine, MindSpore graph mode, PyTorch
+            eager (if torch is installed: `pip install torch==2.13.0`) and ONNX Runtime on the same batch;
+            JPEG decode + preprocessing measured separately; feature agreement between engines
+  head      one head trial on cached features (30 epochs, full train split), first (compiling) and warm
+  sweep     a warm-cache head sweep of `trials` trials in a child process: wall time, the ratio to the sum of
+            the same trials trained bare (no Optuna, no MLflow), work counters and peak RSS
+  finetune  one fine-tune epoch (last 6 blocks) at 224 and at 160 px
+  latency   single-image latency of the exported MINDIR and of the training-time network
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args
+
+SECTIONS = ("extract", "head", "sweep", "finetune", "latency")
+PROJECT = Path(__file__).resolve().parents[2]
+Figures = dict[str, float | int | str | None]
+
+
+def machine() -> dict[str, str]:
+    import mindspore
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    flags = Path("/proc/cpuinfo").read_text()
+    simd = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "no AVX2"
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    out = {"cpu": f"{model}, {os.cpu_count()} cores ({simd})", "memory": f"{memory:.0f} GiB",
+           "python": platform.python_version(), "mindspore": mindspore.__version__}
+    for package in ("onnxruntime", "torch"):
+        try:
+            out[package] = __import__(package).__version__
+        except ImportError:
+            out[package] = "not installed"
+    return out
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Median seconds of `repeats` calls after one warm-up call (compilation, allocation)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def say(name: str, value: float | int | str | None, unit: str = "", note: str = "") -> None:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    print(f"  {name:<34} {text} {unit}{'  ' + note if note else ''}", flush=True)
+
+
+# -- sections ------------------------------------------------------------------------------------------------
+def bench_extract(cfg, n_images: int) -> Figures:
+    from garbage_hpo.data.images import preprocess, read_rgb
+    from garbage_hpo.feature_engines import PooledFeatures, export_onnx, onnxruntime_session, resolve_engine
+    from garbage_hpo.models.factory import build_backbone
+    from garbage_hpo.pipeline import dataset_and_spec
+
+    index, spec = dataset_and_spec(cfg)
+    size = 224
+    paths = [s.path for s in index.samples][:: max(1, len(index.samples) // n_images)][:n_images]
+    start = time.perf_counter()
+    images = np.stack([preprocess(read_rgb(p), size, spec.profile.input_scaling) for p in paths])
+    out: Figures = {"decode_preprocess_ms_per_img": (time.perf_counter() - start) / len(paths) * 1000}
+    say("JPEG decode + preprocess @224", out["decode_preprocess_ms_per_img"], "ms/img", f"{len(paths)} photos")
+
+    import mindspore as ms
+
+    backbone = build_backbone(spec)
+    ms_net = PooledFeatures(backbone)
+    ms_net.set_train(False)
+    torch_net = None
+    try:
+        import torch
+
+        from garbage_hpo.bench.torch_peer import TorchPooledFeatures
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        torch_net = TorchPooledFeatures(backbone)
+    except ImportError:
+        say("PyTorch eager", "skipped", "", "torch not installed: pip install torch==2.13.0")
+    ours = resolve_engine(str(cfg.data.feature_engine))
+    out["feature_engine"] = ours
+    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    try:
+        for batch in (1, 16, 32, 64):
+            x = np.concatenate([images] * (batch // len(images) + 1))[:batch]
+            reps = max(3, 64 // batch)
+            ort = onnxruntime_session(export_onnx(spec, size, batch, tmp / f"b{batch}.onnx"),
+                                      threads=os.cpu_count())
+            feed = {ort.get_inputs()[0].name: x}
+            engines: dict[str, Callable[[], object]] = {
+                "mindspore": lambda x=x: [t.asnumpy() for t in ms_net(ms.Tensor(x))],
+                "onnxruntime": lambda ort=ort, feed=feed: ort.run(None, feed),
+            }
+            if torch_net is not None:
+                tx = torch.from_numpy(x)
+                engines["torch"] = lambda tx=tx: torch_net(tx)
+            for name, fn in engines.items():
+                seconds = timed(fn, reps)
+                out[f"extract_{name}_b{batch}_img_s"] = batch / seconds
+                say(f"extract {name} batch {batch}", batch / seconds, "img/s", f"{seconds / batch * 1000:.1f} ms/img")
+            out[f"extract_ours_b{batch}_img_s"] = out[f"extract_{ours}_b{batch}_img_s"]
+            if batch == 32:  # the engines must compute the same features, or the comparison means nothing
+                ref = np.concatenate([t.asnumpy() for t in ms_net(ms.Tensor(x))], axis=1)
+                got = np.concatenate(ort.run(None, feed), axis=1)
+                out["features_max_abs_diff_ort_vs_mindspore"] = float(np.abs(got - ref).max())
+                if torch_net is not None:
+                    got = torch.cat(torch_net(torch.from_numpy(x)), dim=1).numpy()
+                    out["features_max_abs_diff_torch_vs_mindspore"] = float(np.abs(got - ref).max())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ours_32 = out["extract_ours_b32_img_s"]
+    out["extract_ratio_vs_ort"] = ours_32 / out["extract_onnxruntime_b32_img_s"]
+    out["extract_ratio_vs_mindspore_graph"] = ours_32 / out["extract_mindspore_b32_img_s"]
+    out["extract_ratio_vs_torch"] = ours_32 / out["extract_torch_b32_img_s"] if torch_net is not None else None
+    # 0.6 GFLOP per 224-px image (MobileNetV2 1.0, 300 M multiply-adds); peak measured by a large matmul
+    peak = matmul_gflops()
+    out["physical_limit_ms_per_img"] = 0.6 / peak * 1000
+    out["ours_ms_per_img_b32"] = 1000 / ours_32
+    say("feature agreement ORT vs MindSpore", out["features_max_abs_diff_ort_vs_mindspore"], "max abs diff")
+    say("ours / ONNX Runtime @ batch 32", out["extract_ratio_vs_ort"], "x")
+    say("ours / PyTorch eager @ batch 32", out["extract_ratio_vs_torch"], "x")
+    say("ours / MindSpore graph @ batch 32", out["extract_ratio_vs_mindspore_graph"], "x")
+    say("physical limit (0.6 GFLOP/img)", out["physical_limit_ms_per_img"], "ms/img",
+        f"at {peak:.0f} GFLOP/s measured fp32 matmul; ours {out['ours_ms_per_img_b32']:.1f} ms/img")
+    return out
+
+
+def matmul_gflops() -> float:
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    seconds = timed(lambda: a @ a, 5)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def bench_head(cfg) -> Figures:
+    from garbage_hpo.pipeline import head_spec, prepare, stage_configs
+    from garbage_hpo.training.head_stage import train_head
+
+    prepared = prepare(cfg)
+    head_cfg, _ = stage_configs(cfg)
+    labels, split = prepared.labels, prepared.split
+    pooled = prepared.features.pooled(str(cfg.head.reduction))
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        train_head(spec, pooled[split.train], labels[split.train], pooled[split.val], labels[split.val], head_cfg,
+                   int(cfg.seed))
+        times.append(time.perf_counter() - start)
+    out: Figures = {"head_trial_first_s": times[0], "head_trial_s": float(np.median(times[1:])),
+                    "head_epochs": head_cfg.epochs, "n_train": len(split.train), "n_val": len(split.val)}
+    say(f"head trial, {head_cfg.epochs} epochs, first", times[0], "s", "includes graph compilation")
+    say(f"head trial, {head_cfg.epochs} epochs", out["head_trial_s"], "s",
+        f"{len(split.train)} train / {len(split.val)} val, batch {head_cfg.batch_size}")
+    return out
+
+
+def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
+    """The sweep runs as its own process (its peak RSS is that process's); bare trainings run here."""
+    from mlflow.tracking import MlflowClient
+    from optuna.trial import TrialState
+
+    from garbage_hpo.pipeline import prepare, train
+    from garbage_hpo.sweep.trial_config import TrialConfigs
+    from garbage_hpo.training.head_stage import COMPILED_STEPS
+
+    runs = Path(str(cfg.runs_dir)).absolute()
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        sweep_runs = Path(tmp) / "runs"
+        (sweep_runs / "cache").mkdir(parents=True)
+        if (runs / "cache" / "features").is_dir():  # warm cache: the sweep does no backbone work
+            os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
+        args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=30",
+                "sweep.enqueue=[]"] + [f"{k}={v}" for k, v in overrides.items()]
+        env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs)}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "garbage_hpo.sweep", *args], env=env, capture_output=True,
+                              text=True, cwd=PROJECT)
+        process_wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench sweep failed:\n{proc.stderr[-3000:]}")
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        if peak_rss_mb < before / 1024:
+            peak_rss_mb = float("nan")
+        client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
+        parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                    filter_string="tags.`garbage_hpo.role` = 'sweep'")[0]
+        metrics = parent.data.metrics
+        import optuna
+
+        study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{sweep_runs / 'optuna.db'}")
+        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT / "conf")):
+        base = compose(config_name="sweep", overrides=args)
+        from garbage_hpo.sweep.space import load_space
+
+        space = load_space(PROJECT / "sweeps" / "head_depth.yaml", PROJECT / "conf")
+        configs = TrialConfigs(base, args)
+        prepared = prepare(base)
+        COMPILED_STEPS.clear()  # compile as the sweep process had to, not reuse what earlier sections built
+        bare = 0.0
+        for trial in done:
+            groups, scalars = space.config_values(trial.params)
+            trial_cfg = configs.build(groups, scalars)
+            start = time.perf_counter()
+            train(trial_cfg, prepared, tracker=None, save_checkpoint=False)
+            bare += time.perf_counter() - start
+    wall = metrics["sweep_trials_seconds"]
+    out: Figures = {
+        "sweep_trials": len(done), "sweep_wall_s": wall, "sweep_process_wall_s": process_wall,
+        "sweep_bare_trainings_s": bare, "sweep_overhead_ratio": wall / bare if bare else None,
+        "peak_rss_mb": peak_rss_mb, "sweep_prepare_calls": metrics.get("work.prepare_calls"),
+        "sweep_feature_extractions": metrics.get("work.feature_extractions"),
+        "sweep_graphs_compiled": metrics.get("work.head_graphs_compiled"),
+        "sweep_graphs_reused": metrics.get("work.head_graphs_reused"),
+    }
+    say(f"sweep of {len(done)} trials (30 epochs), wall", wall, "s",
+        f"trials only; the whole process took {process_wall:.1f} s with start-up")
+    say("same trials trained bare", bare, "s", "no Optuna, no MLflow, same process settings")
+    say("sweep overhead ratio (wall / bare)", out["sweep_overhead_ratio"], "x")
+    say("work: prepare / extractions", f"{out['sweep_prepare_calls']} / {out['sweep_feature_extractions']}")
+    say("work: head graphs compiled / reused", f"{out['sweep_graphs_compiled']} / {out['sweep_graphs_reused']}")
+    say("peak RSS of the sweep process", peak_rss_mb, "MB")
+    return out
+
+
+def bench_finetune(cfg_for: Callable[[list[str]], object]) -> Figures:
+    from garbage_hpo.pipeline import prepare, train
+
+    out: Figures = {}
+    for size in (224, 160):
+        cfg = cfg_for([f"data.image_size={size}", "finetune=last_blocks", "finetune.epochs=1", "train.epochs=1"])
+        prepared = prepare(cfg)
+        history = train(cfg, prepared, tracker=None, save_checkpoint=False).history
+        seconds = [r.seconds for r in history if r.stage == "finetune"]
+        out[f"finetune_epoch_{size}_s"] = seconds[0]
+        say(f"fine-tune epoch @{size}", seconds[0], "s", f"{len(prepared.split.train)} images, last 6 blocks")
+    return out
+
+
+def bench_latency(cfg) -> Figures:
+    import mindspore as ms
+
+    from garbage_hpo.export import export_mindir, load_mindir
+    from garbage_hpo.models.factory import build_backbone, resolve_backbone_spec
+    from garbage_hpo.models.head import Head, HeadSpec
+    from garbage_hpo.models.mobilenetv2 import MobileNetV2
+
+    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
+                                 str(cfg.model.name))
+    out: Figures = {}
+    for size in sorted({spec.profile.native_size, 224}):
+        backbone = build_backbone(spec)
+        net = MobileNetV2(backbone, Head(HeadSpec(num_classes=26, in_features=backbone.out_channels)))
+        net.set_train(False)
+        x = ms.Tensor(np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32))
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = load_mindir(export_mindir(net, size, Path(tmp) / "model.mindir"))
+            out[f"latency_mindir_{size}_ms"] = timed(lambda e=exported, x=x: e(x).asnumpy(), 20) * 1000
+        out[f"latency_network_{size}_ms"] = timed(lambda n=net, x=x: n(x).asnumpy(), 20) * 1000
+        say(f"single image @{size}: MINDIR (GraphCell)", out[f"latency_mindir_{size}_ms"], "ms")
+        say(f"single image @{size}: training-time network", out[f"latency_network_{size}_ms"], "ms")
+    return out
+
+
+# -- recording -------------------------------------------------------------------------------------------------
+def record(figures: Figures, info: dict[str, str], command: str, path: Path) -> None:
+    rows = "\n".join(f"| `{k}` | {v:.4g} |" if isinstance(v, float) else f"| `{k}` | {v} |"
+                     for k, v in figures.items())
+    text = (f"\n## `make bench` on {time.strftime('%Y-%m-%d %H:%M')}\n\n"
+            f"Machine: {info['cpu']}, {info['memory']}; Python {info['python']}, MindSpore {info['mindspore']}, "
+            f"ONNX Runtime {info['onnxruntime']}, PyTorch {info['torch']}.\n\n```bash\n{command}\n```\n\n"
+            f"| figure | value |\n|---|---|\n{rows}\n")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    with friendly_errors():
+        overrides, flags, extra = split_args(argv, {"no-record": False})
+        if extra:
+            raise ValueError(f"unexpected arguments {extra} (see --help)")
+        sections = overrides.pop("sections", ",".join(SECTIONS)).split(",")
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"sections={','.join(unknown)}: choose from {','.join(SECTIONS)}")
+        trials = int(overrides.pop("trials", 30))
+        n_images = int(overrides.pop("images", 128))
+        configure_runtime()
+        from hydra import compose, initialize_config_dir
+
+        def cfg_for(extra_overrides: list[str]):
+            with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT / "conf")):
+                return compose(config_name="train",
+                               overrides=[f"{k}={v}" for k, v in overrides.items()] + extra_overrides)
+
+        info = machine()
+        print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+        figures: Figures = {}
+        base = cfg_for(["train.epochs=30"])
+        from garbage_hpo import features
+
+        steps = {
+            "extract": lambda: bench_extract(base, n_images),
+            "head": lambda: bench_head(base),
+            "sweep": lambda: bench_sweep(base, overrides, trials),
+            "finetune": lambda: bench_finetune(cfg_for),
+            "latency": lambda: bench_latency(base),
+        }
+        for name in SECTIONS:
+            if name in sections:
+                print(f"[{name}]", flush=True)
+                figures |= steps[name]()
+        figures["bench_feature_extractions"] = features.COUNTERS["extractions"]
+        command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
+        if not flags.get("no-record"):
+            record(figures, info, command, PROJECT / "BENCHMARKS.md")
+        print(json.dumps(figures | {"machine": info}))
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
