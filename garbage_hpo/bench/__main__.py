@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -198,17 +197,20 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
             os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
         args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=30",
                 "sweep.enqueue=[]"] + [f"{k}={v}" for k, v in overrides.items()]
-        env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs)}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        from garbage_hpo.paths import default_weights_path
+
+        env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
+                            "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
+        log_path = Path(tmp) / "sweep.log"
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "garbage_hpo.sweep", *args], env=env, capture_output=True,
-                              text=True, cwd=PROJECT)
+        with open(log_path, "w", encoding="utf-8") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "garbage_hpo.sweep", *args], env=env, cwd=PROJECT,
+                                    stdout=log_file, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak RSS, not all children's
         process_wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench sweep failed:\n{proc.stderr[-3000:]}")
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        if peak_rss_mb < before / 1024:
-            peak_rss_mb = float("nan")
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"bench sweep failed:\n{log_path.read_text()[-3000:]}")
+        peak_rss_mb = usage.ru_maxrss / 1024
         client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
         parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                     filter_string="tags.`garbage_hpo.role` = 'sweep'")[0]
@@ -217,6 +219,9 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
 
         study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{sweep_runs / 'optuna.db'}")
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        if len(done) < trials:
+            raise RuntimeError(f"bench sweep completed {len(done)} of {trials} trials:\n"
+                               f"{log_path.read_text()[-3000:]}")
 
     from hydra import compose, initialize_config_dir
 
