@@ -133,13 +133,13 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(cfg, prepared))
         result = train(cfg, prepared, tracker, save_checkpoint=True)
         assert result.checkpoint is not None
-        mindir = export_mindir(Predictor.load(result.checkpoint).net, prepared.image_size,
-                               result.checkpoint.with_suffix(".mindir"))
+        trained = Predictor.load(result.checkpoint).net  # built once: exported and compared against
+        mindir = export_mindir(trained, prepared.image_size, result.checkpoint.with_suffix(".mindir"))
         tracker.log_artifact(mindir, "model")
         scaling = prepared.spec.profile.input_scaling
         val = np.stack([preprocess(img, prepared.image_size, scaling)
                         for img in load_images(prepared, prepared.split.val)])
-        agreement, max_diff = top1_agreement(Predictor.load(result.checkpoint).net, load_mindir(mindir), val)
+        agreement, max_diff = top1_agreement(trained, load_mindir(mindir), val)
         difference = (result.val_acc - best.value) * 100
         report = Reproduction(best.study_name, best.number, best.run_id, tracker.run_id, best.value,
                               result.val_acc, difference, tolerance, agreement, max_diff, str(result.checkpoint),
