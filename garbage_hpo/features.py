@@ -118,7 +118,7 @@ def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, ca
     features = compute_features(index, spec, image_size, batch_size, engine, onnx_path)
     onnx_path.unlink(missing_ok=True)  # only needed while extracting; the features are what is kept
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: workers may share a cache
     np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())))
     tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
     log.info("features: computed %d images in %.1fs with %s, cached as %s", len(features.mean),

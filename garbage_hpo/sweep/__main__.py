@@ -12,6 +12,7 @@ Running the same command again continues the study until sweep.n_trials trials h
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -41,7 +42,13 @@ def main(cfg: DictConfig) -> None:
         space = load_space(space_file, PROJECT / "conf")
         configure_runtime()
         sweep = Sweep(cfg, space, list(HydraConfig.get().overrides.task))
-        study = sweep.run()
+        sweep.stop.install()
+        try:
+            study = sweep.run()
+        except KeyboardInterrupt:
+            print("interrupted: the running trial is recorded as failed and queued again; run the same command "
+                  "to continue the study", file=sys.stderr)
+            sys.exit(130)
         print(sweep.summary(study))
 
 

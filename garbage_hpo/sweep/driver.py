@@ -14,8 +14,18 @@ from optuna.trial import TrialState
 
 from garbage_hpo.pipeline import Prepared, TrainResult, runs_dir, train, validate_config
 from garbage_hpo.sweep.latency import measure
+from garbage_hpo.sweep.recovery import (
+    StaleTrialHandler,
+    close_dead_parent_runs,
+    fail_dead_local_trials,
+    fail_stale_trials,
+    make_storage,
+    owner_tags,
+    worker_id,
+)
 from garbage_hpo.sweep.report import best_trials, finish_parent
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
+from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten
@@ -61,6 +71,8 @@ class Sweep:
         self.runs = runs_dir(cfg)
         self.tracking_uri = str(cfg.tracking.uri or default_tracking_uri(self.runs))
         self.configs = TrialConfigs(cfg, base_overrides)
+        self.on_stale = StaleTrialHandler(self.tracking_uri)
+        self.stop = GracefulStop()  # installed as the signal handler by the CLI
         self.prepared = PreparedCache()
         self.parent: Tracker | None = None
         self.consecutive_failures = 0
@@ -76,8 +88,10 @@ class Sweep:
 
     # -- study --------------------------------------------------------------------------------------------
     def study(self) -> optuna.Study:
+        storage = make_storage(storage_url(self.cfg), self.cfg.sweep.heartbeat_interval,
+                               self.cfg.sweep.heartbeat_grace, self.on_stale)
         study = optuna.create_study(
-            storage=storage_url(self.cfg), study_name=self.study_name, sampler=self.sampler,
+            storage=storage, study_name=self.study_name, sampler=self.sampler,
             pruner=self.pruner, directions=[g.direction for g in self.goals], load_if_exists=True)
         recorded = study.user_attrs.get("objectives")
         wanted = [g.metric for g in self.goals]
@@ -91,20 +105,31 @@ class Sweep:
         study.set_user_attr("question", self.space.question)
         return study
 
+    def grace_seconds(self) -> float:
+        interval = self.cfg.sweep.heartbeat_interval
+        return float(self.cfg.sweep.heartbeat_grace or 2 * (interval or 30))
+
     def run(self) -> optuna.Study:
         study = self.study()
+        lost = fail_dead_local_trials(study, self.on_stale, self.grace_seconds())
+        fail_stale_trials(study)
         done = sum(t.state in DONE_STATES for t in study.trials)
         target = int(self.cfg.sweep.n_trials)
         log.info("sweep %s: %s", self.study_name, self.space.question or "(no question stated)")
-        log.info("study %r in %s: %d of %d trials done; MLflow %s", self.study_name, storage_url(self.cfg), done,
-                 target, self.tracking_uri)
+        log.info("study %r in %s: %d of %d trials done%s; MLflow %s", self.study_name,
+                 storage_url(self.cfg).split("@")[-1], done, target,
+                 f", {lost} left RUNNING by a dead process settled" if lost else "", self.tracking_uri)
         self.parent = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
             run_name=f"sweep-{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
             tags={"garbage_hpo.role": "sweep", "optuna.study_name": self.study_name,
-                  "optuna.storage": storage_url(self.cfg).split("@")[-1], "garbage_hpo.question": self.space.question})
+                  "optuna.storage": storage_url(self.cfg).split("@")[-1], "garbage_hpo.question": self.space.question}
+            | owner_tags())
         status = "FAILED"
         try:
+            closed = close_dead_parent_runs(self.parent.client, self.parent.experiment_id, self.study_name)
+            if closed:
+                log.info("closed %d sweep run(s) of this study left open by processes that were killed", closed)
             self.parent.log_params(flatten(OmegaConf.to_container(self.cfg, resolve=True)))
             self.parent.log_artifact(self.space.source)
             optimize_start = time.perf_counter()
@@ -114,6 +139,7 @@ class Sweep:
                     callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
             self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
                                     | self.work_counters())
+            fail_stale_trials(study)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -138,6 +164,7 @@ class Sweep:
     # -- one trial ------------------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         start = time.perf_counter()
+        trial.set_user_attr("worker", worker_id())
         sampled = self.space.sample(trial)
         assert self.parent is not None
         tracker = Tracker(
@@ -147,6 +174,7 @@ class Sweep:
                   "optuna.study_name": self.study_name})
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         try:
+            self.stop.check()
             groups, scalars = self.space.config_values(sampled)
             cfg = self.configs.build(groups, scalars)
             validate_config(cfg)
@@ -166,9 +194,10 @@ class Sweep:
             tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
             tracker.end("KILLED")
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Optuna records the trial FAIL; queue it again so a restart runs it first
             tracker.set_tags({"garbage_hpo.trial_state": "INTERRUPTED"})
             tracker.end("KILLED")
+            trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
             raise
         except Exception as err:
             self._record_failure(tracker, trial, err)
@@ -176,6 +205,7 @@ class Sweep:
 
     def _pruning_hook(self, trial: optuna.Trial):
         def hook(result: EpochResult) -> None:
+            self.stop.check()
             if self.multi:  # Optuna prunes single-objective studies only
                 return
             trial.report(result.val.accuracy, result.step)
@@ -224,6 +254,7 @@ class Sweep:
             best_text = f" | Pareto front: {len(best)} trials"
         print(f"[{done}/{self.cfg.sweep.n_trials}] trial {trial.number} {trial.state.name} {value} "
               f"({duration:.1f}s){best_text}", flush=True)
+        self.stop.check()  # a stop asked for during the trial's last moments: do not start another
         limit = int(self.cfg.sweep.max_failures)
         if limit and self.consecutive_failures >= limit:
             log.error("sweep stopped: %d consecutive failed trials (sweep.max_failures=%d); last: %s",
