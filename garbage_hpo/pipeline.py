@@ -104,6 +104,10 @@ def prepare(cfg: DictConfig) -> Prepared:
     empty = [c.folder for c in index.classes if c.index not in present]
     if empty:
         raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
+    leaks = index.train_val_duplicates()
+    if leaks:
+        log.warning("data: %d photos of %s/val are exact copies of train photos; validation accuracy is inflated "
+                    "(python -m garbage_hpo.data check data.root=%s lists them)", leaks, root, root)
     split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
     log.info("data: %s%s, %d classes, %d train / %d val images, %d skipped", root, " (DEMO)" if index.is_demo else "",
              index.num_classes, len(split.train), len(split.val), len(index.skipped))
@@ -169,6 +173,7 @@ def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
         "garbage_hpo.weight_profile": prepared.spec.profile.name,
         "garbage_hpo.image_size": str(prepared.image_size),
         "garbage_hpo.skipped_files": str(len(prepared.index.skipped)),
+        "garbage_hpo.train_val_duplicates": str(prepared.index.train_val_duplicates()),
         "garbage_hpo.features_cached": str(prepared.features.from_cache).lower(),
     }
 

@@ -56,6 +56,11 @@ class DatasetIndex:
             digest.update(f"{sample.path.relative_to(self.root).as_posix()}\0{sample.digest}\n".encode())
         return digest.hexdigest()
 
+    def train_val_duplicates(self) -> int:
+        """Photos of val/ whose exact copy is also in train/: they inflate validation accuracy."""
+        train = {s.digest for s in self.samples if s.subset == "train"}
+        return sum(s.digest in train for s in self.samples if s.subset == "val")
+
     def without(self, bad: dict[int, str]) -> DatasetIndex:
         """A copy without the samples at positions `bad` (position -> reason), recorded as skipped."""
         kept = [s for i, s in enumerate(self.samples) if i not in bad]

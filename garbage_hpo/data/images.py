@@ -10,7 +10,7 @@ import numpy as np
 from garbage_hpo.models.profiles import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-PREPROCESS_VERSION = "rgb-linear-resize-v1"  # part of the feature-cache key: bump when preprocess changes
+PREPROCESS_VERSION = "rgb-linear-resize-v2"  # part of the feature-cache key: bump when preprocess changes
 
 
 class UnreadableImageError(ValueError):
@@ -24,10 +24,30 @@ def read_rgb(path: Path) -> np.ndarray:
         raise UnreadableImageError(f"{path}: empty file")
     if path.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(data):
         raise UnreadableImageError(f"{path}: truncated JPEG (no end-of-image marker)")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # grayscale -> 3 channels, alpha dropped
+    if data[:2].tobytes() == b"\xff\xd8":  # JPEG: OpenCV converts grayscale and CMYK to BGR
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    else:
+        bgr = _to_bgr8(cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
     if bgr is None:
         raise UnreadableImageError(f"{path}: not a decodable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _to_bgr8(image: np.ndarray | None) -> np.ndarray | None:
+    """Grayscale, 16-bit and alpha images as 8-bit BGR; transparent pixels become white, not black."""
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        alpha = image[..., 3:4].astype(np.float32) / 255.0
+        blended = image[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return blended.round().astype(np.uint8)
+    return image
 
 
 def _jpeg_complete(data: np.ndarray) -> bool:
