@@ -7,7 +7,7 @@ UI_PORT ?= 5000
 
 EXPERIMENT ?=
 
-.PHONY: install weights test lint train reproduce-best bench ui clean
+.PHONY: install weights test lint train sweep worker mlflow-server reproduce-best bench ui clean
 
 install: $(VENV)/.installed weights
 
@@ -31,6 +31,22 @@ lint:
 
 train:
 	$(PY) -m garbage_hpo.train $(ARGS)
+
+# Run (or continue) a sweep: make sweep EXPERIMENT=head_depth ARGS="data.root=..."
+sweep:
+	$(if $(EXPERIMENT),,$(error EXPERIMENT=name is required, e.g. make sweep EXPERIMENT=head_depth))
+	$(PY) -m garbage_hpo.sweep +experiment=$(EXPERIMENT) $(ARGS)
+
+# One more worker on a shared study: the same command on any machine that reaches the storage and the server,
+# e.g. make worker EXPERIMENT=head_depth ARGS="sweep.storage=postgresql://user@db/optuna tracking.uri=http://mlflow:5000"
+worker: sweep
+
+# An MLflow tracking server for several workers: make mlflow-server BACKEND=postgresql://user@db/mlflow
+BACKEND ?= sqlite:///$(CURDIR)/runs/mlflow.db
+ARTIFACTS ?= $(CURDIR)/runs/mlartifacts-server
+mlflow-server:
+	$(VENV)/bin/mlflow server --backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS) \
+		--host 0.0.0.0 --port $(UI_PORT)
 
 # Re-train the best sweep trial (of EXPERIMENT, default: of every study), export it, register it; exit 1 if it
 # does not reproduce within tolerance.

@@ -106,3 +106,9 @@ def compose(*overrides: str):
 
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         return hydra_compose(config_name="train", overrides=list(overrides))
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen:
+    """Start a process with stdout and stderr going to `log` (the child keeps its own copy of the file)."""
+    with open(log, "w", encoding="utf-8") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())

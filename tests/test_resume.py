@@ -6,7 +6,6 @@ same command, and checks the Optuna storage against the MLflow store.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, spawn
 
 N_TRIALS = 4
 SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=12", "train.batch_size=8",
@@ -28,8 +27,7 @@ SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=12", "tra
 
 
 def start_sweep(tiny_demo: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "garbage_hpo.sweep", *SWEEP, f"data.root={tiny_demo}"],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=os.environ.copy())
+    return spawn([sys.executable, "-m", "garbage_hpo.sweep", *SWEEP, f"data.root={tiny_demo}"], log)
 
 
 def wait_for(condition, proc: subprocess.Popen, log: Path, timeout: float = 240.0) -> None:
