@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from garbage_hpo.models.head import Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.plots import confusion_png
 from garbage_hpo.tracking import Tracker, flatten, git_commit
+from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
@@ -140,7 +142,8 @@ def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
     smoothing = float(cfg.train.label_smoothing)
     head = StageConfig(**_stage_fields(cfg.train, cfg.optimizer, cfg.schedule), label_smoothing=smoothing)
     ft = FinetuneConfig(**_stage_fields(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule),
-                        label_smoothing=smoothing, section="finetune", unfreeze=cfg.finetune.unfreeze)
+                        label_smoothing=smoothing, section="finetune", unfreeze=cfg.finetune.unfreeze,
+                        batchnorm=str(cfg.finetune.get("batchnorm", "batch")))
     return head, ft
 
 
@@ -151,6 +154,11 @@ def validate_config(cfg: DictConfig) -> None:
     stages: list[tuple[str, StageConfig]] = [("", head)]
     if ft.epochs > 0:
         ft.blocks_to_train(num_blocks(str(cfg.model.name)) if str(cfg.model.name) in ARCHITECTURES else 19)
+        workers = cfg.finetune.get("workers", 1)
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"finetune.workers={workers!r}: a whole number of processes, 1 or more")
+        if ft.batch_size % workers:
+            raise ValueError(f"finetune.batch_size={ft.batch_size} must be a multiple of finetune.workers={workers}")
         stages.append(("finetune.", ft))
     for prefix, stage in stages:
         try:
@@ -222,11 +230,19 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     if ft_cfg.epochs > 0:
         assert net is not None
         stage1_state = snapshot(net)
-        train_rgb = load_images(prepared, split.train)
-        val_images = np.stack([preprocess(img, prepared.image_size, prepared.spec.profile.input_scaling)
+        scaling = prepared.spec.profile.input_scaling
+        val_images = np.stack([preprocess(img, prepared.image_size, scaling)
                                for img in load_images(prepared, split.val)])
-        ft_result = finetune(net, train_rgb, labels[split.train], val_images, y_val, ft_cfg, prepared.image_size,
-                             prepared.spec.profile.input_scaling, seed, head_cfg.epochs, record)
+        workers = int(cfg.finetune.get("workers", 1) or 1)
+        if workers > 1:
+            job = DataParallelJob(prepared.spec, spec, [str(prepared.index.samples[i].path) for i in split.train],
+                                  labels[split.train], y_val, ft_cfg, prepared.image_size, scaling, seed,
+                                  head_cfg.epochs)
+            job_dir = runs_dir(cfg) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            ft_result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
+        else:
+            ft_result = finetune(net, load_images(prepared, split.train), labels[split.train], val_images, y_val,
+                                 ft_cfg, prepared.image_size, scaling, seed, head_cfg.epochs, record)
         history += ft_result.history
         if ft_result.best and best and ft_result.best.val.accuracy >= best.val.accuracy:
             best_stage, best = "finetune", ft_result.best

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import mindspore as ms
 import numpy as np
+from mindspore import nn, ops
 
 from garbage_hpo.data.augment import augment
 from garbage_hpo.data.images import preprocess
@@ -18,6 +19,12 @@ from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_e
 @dataclass(frozen=True)
 class FinetuneConfig(StageConfig):
     unfreeze: int | str = "all"  # "all" or the number of last backbone blocks to train
+    batchnorm: str = "batch"  # "batch": trained BatchNorm layers normalise with batch statistics; "frozen": with
+    #                           their stored statistics (small batches; exact data-parallel equivalence)
+
+    def __post_init__(self) -> None:
+        if self.batchnorm not in ("batch", "frozen"):
+            raise ValueError(f"finetune.batchnorm={self.batchnorm!r}: 'batch' or 'frozen'")
 
     def blocks_to_train(self, total: int) -> int:
         if self.unfreeze == "all":
@@ -49,29 +56,61 @@ def predict_images(net: MobileNetV2, images: np.ndarray, batch_size: int) -> np.
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+class GlobalMeanLoss(nn.Cell):
+    """A data-parallel train step whose returned loss is the mean over all workers' shards, i.e. the loss of
+    the whole global batch (the gradients are already averaged by TrainOneStepCell's reducer)."""
+
+    def __init__(self, step: nn.Cell, workers: int) -> None:
+        super().__init__()
+        self.step = step
+        self.sum = ops.AllReduce()
+        self.workers = workers
+
+    def construct(self, x, y):
+        return self.sum(self.step(x, y)) / self.workers
+
+
 def finetune(
     net: MobileNetV2, train_rgb: list[np.ndarray], y_train: np.ndarray, val_images: np.ndarray,
     y_val: np.ndarray, cfg: FinetuneConfig, image_size: int, scaling: str, seed: int, step_offset: int,
-    on_epoch: EpochCallback | None = None,
+    on_epoch: EpochCallback | None = None, shard: tuple[int, int] = (0, 1),
 ) -> StageResult:
+    """Train the unfrozen part of `net`. With `shard=(rank, workers)` this process is one data-parallel worker
+    (launched by msrun): it takes its slice of every global batch of `cfg.batch_size`, gradients and the loss
+    are averaged over workers, and only rank 0 evaluates."""
+    rank, workers = shard
     frozen = freeze_backbone_prefix(net, cfg.blocks_to_train(len(net.backbone.features)))
     batch = effective_batch_size(cfg.batch_size, len(train_rgb))
+    if batch % workers:
+        raise ValueError(f"finetune.batch_size={batch} must be a multiple of finetune.workers={workers}")
     steps_per_epoch = len(train_rgb) // batch
     step, lrs = build_train_step(net, cfg, steps_per_epoch * cfg.epochs)
+    if workers > 1:
+        step = GlobalMeanLoss(step, workers)
     y_train = y_train.astype(np.int32)
+
+    norms = [c for _, c in net.cells_and_names() if isinstance(c, nn.BatchNorm2d | nn.BatchNorm1d)]
 
     def train_mode() -> None:
         net.set_train(True)
         for cell in frozen:  # frozen BatchNorm keeps its moving statistics
             cell.set_train(False)
+        if cfg.batchnorm == "frozen":
+            for cell in norms:
+                cell.set_train(False)
 
     def batches(epoch: int):
-        rng = np.random.default_rng([seed, 7919, epoch])
+        share = batch // workers
         for idx in shuffled_batches(len(train_rgb), batch, seed + 1, epoch):
-            x = np.stack([preprocess(augment(train_rgb[i], image_size, rng), image_size, scaling) for i in idx])
-            yield x, y_train[idx]
+            mine = idx[rank * share : (rank + 1) * share]
+            # one generator per (epoch, photo): the same crops whichever worker handles the photo
+            x = np.stack([preprocess(augment(train_rgb[i], image_size, np.random.default_rng([seed, 7919, epoch, i])),
+                                     image_size, scaling) for i in mine])
+            yield x, y_train[mine]
 
     def evaluate() -> Evaluation:
+        if rank != 0:  # only rank 0 reports; the others' parameters are identical
+            return Evaluation(0.0, 0.0, 0.0, 0)
         return evaluate_scores(predict_images(net, val_images, batch), y_val)
 
     result = run_epochs(stage="finetune", net=net, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
