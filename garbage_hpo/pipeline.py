@@ -48,6 +48,7 @@ from garbage_hpo.training.optim import check_optimizer
 from garbage_hpo.training.schedule import lr_schedule
 
 log = logging.getLogger(__name__)
+CONFUSION_JSON = "confusion_matrix.json"  # rows: true class, columns: predicted
 
 
 @dataclass
@@ -191,7 +192,9 @@ def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
 
 
 def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
-          on_epoch: EpochCallback | None = None, save_checkpoint: bool = True) -> TrainResult:
+          on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True) -> TrainResult:
+    """Train and evaluate one configuration; `plots=False` records the confusion matrix as numbers only (a sweep
+    renders the best trial's, saving about 0.6 s of matplotlib per trial)."""
     start = time.perf_counter()
     seed = int(cfg.seed)
     ms.set_seed(seed)
@@ -264,7 +267,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         result.checkpoint = save_model(net, out_dir, cfg, prepared, spec)
     result.seconds = time.perf_counter() - start
     if tracker is not None:
-        log_final(tracker, cfg, prepared, result, pred, y_val, out_dir)
+        log_final(tracker, cfg, prepared, result, pred, y_val, out_dir, plots)
     return result
 
 
@@ -296,7 +299,7 @@ def save_model(net: MobileNetV2, out_dir: Path, cfg: DictConfig, prepared: Prepa
 
 
 def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: TrainResult, pred: np.ndarray,
-              y_val: np.ndarray, out_dir: Path) -> None:
+              y_val: np.ndarray, out_dir: Path, plots: bool = True) -> None:
     final = {"final_val_acc": result.val_acc, "final_val_top5": result.val_top5, "final_val_loss": result.val_loss,
              "best_epoch": result.best_epoch, "train_seconds": result.seconds,
              "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)}
@@ -310,9 +313,14 @@ def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: Tra
         {"per_class": result.per_class, "per_category": result.per_category}, indent=2), encoding="utf-8")
     names = [c.folder for c in prepared.index.classes]
     matrix = confusion_matrix(pred, y_val, len(names))
-    confusion_png(matrix, names, out_dir / "confusion_matrix.png",
-                  f"validation, acc {result.val_acc:.3f} (n={len(y_val)})")
-    for name in ("config.yaml", "per_class.json", "confusion_matrix.png"):
+    (out_dir / CONFUSION_JSON).write_text(json.dumps({"classes": names, "matrix": matrix.tolist(),
+                                                      "val_acc": result.val_acc}), encoding="utf-8")
+    written = ["config.yaml", "per_class.json", CONFUSION_JSON]
+    if plots:
+        confusion_png(matrix, names, out_dir / "confusion_matrix.png",
+                      f"validation, acc {result.val_acc:.3f} (n={len(y_val)})")
+        written.append("confusion_matrix.png")
+    for name in written:
         tracker.log_artifact(out_dir / name)
     if result.checkpoint is not None:
         tracker.log_artifact(result.checkpoint, "model")

@@ -161,7 +161,9 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
     artifacts = {a.path for a in client.list_artifacts(latest.info.run_id)}
     assert {"trials.csv", "plots", "head_depth.yaml"} <= artifacts
     plots = {a.path for a in client.list_artifacts(latest.info.run_id, "plots")}
-    assert {"plots/optimization_history.png", "plots/param_importances.png"} <= plots
+    assert {"plots/optimization_history.png", "plots/param_importances.png", "plots/best_confusion_matrix.png"} <= plots
+    trial_artifacts = {a.path for a in client.list_artifacts(best_run.info.run_id)}
+    assert "confusion_matrix.json" in trial_artifacts and "confusion_matrix.png" not in trial_artifacts
     csv = Path(client.download_artifacts(latest.info.run_id, "trials.csv"))
     assert len(csv.read_text().strip().splitlines()) == len(trials) + 1
 

@@ -45,7 +45,7 @@ def test_train_cli_records_a_complete_run_and_reuses_cached_features(runs, tiny_
     assert 1 / 26 < run.data.metrics["final_val_acc"] <= 1.0
     assert set(run.data.metrics) >= {"category_acc.recyclable", "class_acc.00_00", "best_epoch"}
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "confusion_matrix.png", "per_class.json", "model"} <= artifacts
+    assert {"config.yaml", "confusion_matrix.png", "confusion_matrix.json", "per_class.json", "model"} <= artifacts
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.ckpt", "model/model.json"}
     # seeded: the identical second run reproduces every metric exactly
     assert found[1].data.metrics["final_val_acc"] == run.data.metrics["final_val_acc"]

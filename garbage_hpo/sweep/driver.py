@@ -181,7 +181,7 @@ class Sweep:
             tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
             prepared = self.prepared.get(cfg)
             result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial),
-                           save_checkpoint=bool(cfg.sweep.save_checkpoints))
+                           save_checkpoint=bool(cfg.sweep.save_checkpoints), plots=bool(cfg.sweep.trial_plots))
             values = self._values(prepared, result)
             for goal, value in zip(self.goals, values, strict=True):
                 trial.set_user_attr(goal.metric, value)

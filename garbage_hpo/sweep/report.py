@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -10,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
@@ -84,8 +86,26 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
         parent.set_tags({"garbage_hpo.best_trial": trial.number,
                          "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
+        if best_run_id:
+            best_confusion_png(parent, best_run_id, trial.number, out)
     else:
         parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+
+
+def best_confusion_png(parent: Tracker, run_id: str, number: int, out: Path) -> None:
+    """Render the best trial's confusion matrix (trials record it as numbers) as the parent's plot."""
+    from garbage_hpo.pipeline import CONFUSION_JSON
+    from garbage_hpo.plots import confusion_png
+
+    try:
+        local = parent.client.download_artifacts(run_id, CONFUSION_JSON, str(out))
+    except Exception as err:  # an older trial without it, or an unreachable artifact store: no plot, no failure
+        log.info("best trial's confusion matrix not available: %s", err)
+        return
+    data = json.loads(Path(local).read_text(encoding="utf-8"))
+    path = confusion_png(np.array(data["matrix"]), data["classes"], out / "best_confusion_matrix.png",
+                         f"best trial #{number}: validation acc {data['val_acc']:.3f}")
+    parent.log_artifact(path, "plots")
 
 
 def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -77,7 +77,7 @@ def run_epochs(
         (train_mode or (lambda: net.set_train(True)))()
         losses = []
         for inputs in batches(epoch):
-            loss = float(train_step(*(ms.Tensor(a) for a in inputs)).asnumpy())
+            loss = float(train_step(*(ms.from_numpy(np.ascontiguousarray(a)) for a in inputs)).asnumpy())
             if not math.isfinite(loss):
                 raise NonFiniteLossError(
                     f"{stage} stage: training loss became {loss} at epoch {epoch}, step {len(losses) + 1}; "
