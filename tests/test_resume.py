@@ -171,3 +171,44 @@ def test_interrupt_ends_trial_and_runs_cleanly_and_requeues_the_trial(runs, tiny
     trials = check_consistent(runs, before)
     assert any(t.user_attrs.get("requeued_from") == interrupted.number and t.state == TrialState.COMPLETE
                for t in trials)
+
+
+def test_diverging_trials_fail_with_reason_and_traceback_and_the_sweep_stops_after_max_failures(
+        runs, tiny_demo, tmp_path):
+    space = tmp_path / "lr.yaml"
+    space.write_text("params:\n  schedule.lr_max: {choices: [0.05, 1.0e+6]}\n", encoding="utf-8")
+    huge, good = "{schedule.lr_max:1.0e+6}", "{schedule.lr_max:0.05}"
+    proc = run_cli("garbage_hpo.sweep", *SWEEP[:3], f"data.root={tiny_demo}", f"sweep.space={space}",
+                   "sweep.n_trials=10", "sweep.max_failures=2", f"sweep.enqueue=[{huge},{good},{huge},{huge}]",
+                   check=False)
+    assert proc.returncode == 1
+    assert "sweep stopped after 2 consecutive failed trials (sweep.max_failures=2)" in proc.stderr
+    assert "NonFiniteLossError" in proc.stderr and "lower the learning rate" in proc.stderr
+
+    trials = trials_in(runs)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    for trial in trials:
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        if trial.state == TrialState.COMPLETE:
+            assert run.info.status == "FINISHED"
+            continue
+        assert "training loss became" in trial.user_attrs["fail_reason"]
+        assert max(trial.intermediate_values, default=0) == 0  # stopped in its first epoch, nothing reported
+        assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["garbage_hpo.fail_reason"]
+        traceback = client.download_artifacts(run.info.run_id, f"trial-{trial.number}-traceback.txt", str(tmp_path))
+        assert "NonFiniteLossError" in Path(traceback).read_text()
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FAILED" and parent.data.metrics["best_val_acc"] == trials[1].value
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("sweep.storage=postgres://nobody:secret@127.0.0.1:1/x", "sweep.storage=postgres://nobody:***@127.0.0.1:1/x"),
+    ("sweep.heartbeat_grace=5", "sweep.heartbeat_grace=5: must exceed sweep.heartbeat_interval"),
+])
+def test_bad_storage_or_heartbeat_settings_fail_before_any_trial_naming_the_key(runs, tiny_demo, override, message):
+    proc = run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}",
+                   "sweep.heartbeat_interval=10", override, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (runs / "cache").exists()  # no trial, no feature work

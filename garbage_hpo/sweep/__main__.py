@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors
-from garbage_hpo.sweep.driver import Sweep
+from garbage_hpo.sweep.driver import Sweep, TooManyFailures
 from garbage_hpo.sweep.space import load_space
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -49,6 +49,9 @@ def main(cfg: DictConfig) -> None:
             print("interrupted: the running trial is recorded as failed and queued again; run the same command "
                   "to continue the study", file=sys.stderr)
             sys.exit(130)
+        except TooManyFailures as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
         print(sweep.summary(study))
 
 

@@ -37,6 +37,10 @@ METRICS = {"val_acc": "maximize", "val_top5": "maximize", "val_loss": "minimize"
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+class TooManyFailures(RuntimeError):
+    """The sweep stopped after `sweep.max_failures` consecutive failed trials."""
+
+
 @dataclass(frozen=True)
 class Objective:
     metric: str
@@ -76,6 +80,7 @@ class Sweep:
         self.prepared = PreparedCache()
         self.parent: Tracker | None = None
         self.consecutive_failures = 0
+        self.aborted: str | None = None  # why the sweep stopped early, if it did
         self.started = time.perf_counter()
         check_against_config(space, cfg)
         validate_config(cfg)
@@ -140,6 +145,8 @@ class Sweep:
             self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
                                     | self.work_counters())
             fail_stale_trials(study)
+            if self.aborted:
+                raise TooManyFailures(self.aborted)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -257,8 +264,8 @@ class Sweep:
         self.stop.check()  # a stop asked for during the trial's last moments: do not start another
         limit = int(self.cfg.sweep.max_failures)
         if limit and self.consecutive_failures >= limit:
-            log.error("sweep stopped: %d consecutive failed trials (sweep.max_failures=%d); last: %s",
-                      self.consecutive_failures, limit, trial.user_attrs.get("fail_reason"))
+            self.aborted = (f"sweep stopped after {self.consecutive_failures} consecutive failed trials "
+                            f"(sweep.max_failures={limit}); last: {trial.user_attrs.get('fail_reason')}")
             study.stop()
 
     def summary(self, study: optuna.Study) -> str:

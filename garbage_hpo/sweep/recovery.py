@@ -95,13 +95,26 @@ def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | N
     if grace_period is not None and heartbeat_interval is not None and int(grace_period) <= int(heartbeat_interval):
         raise ValueError(f"sweep.heartbeat_grace={grace_period}: must exceed sweep.heartbeat_interval "
                          f"({heartbeat_interval}), or a live trial would be taken for a dead one")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if not heartbeat_interval:
-            return RDBStorage(url)
-        return RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
-                          grace_period=int(grace_period) if grace_period else None,
-                          heartbeat_stale_trial_callback=on_stale)
+    options = {} if not heartbeat_interval else {
+        "heartbeat_interval": int(heartbeat_interval), "grace_period": int(grace_period) if grace_period else None,
+        "heartbeat_stale_trial_callback": on_stale}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, **options)
+    except Exception as err:  # a typo in the scheme, a missing driver, a server that does not answer
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"sweep.storage={_hide_password(url)}: cannot open it ({type(err).__name__}: {reason})"
+                         ) from err
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
