@@ -176,10 +176,11 @@ def test_interrupt_ends_trial_and_runs_cleanly_and_requeues_the_trial(runs, tiny
 def test_diverging_trials_fail_with_reason_and_traceback_and_the_sweep_stops_after_max_failures(
         runs, tiny_demo, tmp_path):
     space = tmp_path / "lr.yaml"
-    space.write_text("params:\n  schedule.lr_max: {choices: [0.05, 1.0e+6]}\n", encoding="utf-8")
-    huge, good = "{schedule.lr_max:1.0e+6}", "{schedule.lr_max:0.05}"
+    space.write_text("params:\n  schedule.lr_max: {choices: [0.05, 1.0e+6, 2.0e+6, 3.0e+6]}\n", encoding="utf-8")
+    good = "{schedule.lr_max:0.05}"
+    huge, huger, hugest = (f"{{schedule.lr_max:{n}.0e+6}}" for n in (1, 2, 3))  # distinct: enqueue skips repeats
     proc = run_cli("garbage_hpo.sweep", *SWEEP[:3], f"data.root={tiny_demo}", f"sweep.space={space}",
-                   "sweep.n_trials=10", "sweep.max_failures=2", f"sweep.enqueue=[{huge},{good},{huge},{huge}]",
+                   "sweep.n_trials=10", "sweep.max_failures=2", f"sweep.enqueue=[{huge},{good},{huger},{hugest}]",
                    check=False)
     assert proc.returncode == 1
     assert "sweep stopped after 2 consecutive failed trials (sweep.max_failures=2)" in proc.stderr
@@ -194,7 +195,9 @@ def test_diverging_trials_fail_with_reason_and_traceback_and_the_sweep_stops_aft
             assert run.info.status == "FINISHED"
             continue
         assert "training loss became" in trial.user_attrs["fail_reason"]
-        assert max(trial.intermediate_values, default=0) == 0  # stopped in its first epoch, nothing reported
+        # stopped within the epoch whose loss went non-finite: the epochs before it are reported, none after
+        diverged_at = len(trial.intermediate_values) + 1
+        assert f"at epoch {diverged_at}," in trial.user_attrs["fail_reason"] and diverged_at <= 12
         assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["garbage_hpo.fail_reason"]
         traceback = client.download_artifacts(run.info.run_id, f"trial-{trial.number}-traceback.txt", str(tmp_path))
         assert "NonFiniteLossError" in Path(traceback).read_text()

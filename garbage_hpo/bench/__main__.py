@@ -12,7 +12,8 @@ machine, the command and a table of the figures is appended to BENCHMARKS.md. Se
             JPEG decode + preprocessing measured separately; feature agreement between engines
   head      one head trial on cached features (30 epochs, full train split), first (compiling) and warm
   sweep     a warm-cache head sweep of `trials` trials in a child process: wall time, the ratio to the sum of
-            the same trials trained bare (no Optuna, no MLflow), work counters and peak RSS
+            the same trials trained bare (no Optuna, no MLflow) in another fresh process, work counters and
+            the sweep's own peak RSS
   finetune  one fine-tune epoch (last 6 blocks) at 224 and at 160 px
   latency   single-image latency of the exported MINDIR and of the training-time network
 """
@@ -181,13 +182,11 @@ def bench_head(cfg) -> Figures:
 
 
 def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
-    """The sweep runs as its own process (its peak RSS is that process's); bare trainings run here."""
+    """The sweep runs as its own process; then the same trials are trained bare in another fresh process, so
+    both sides pay the same start-up state. The sweep reports its own peak RSS (VmHWM after exec)."""
     from mlflow.tracking import MlflowClient
-    from optuna.trial import TrialState
 
-    from garbage_hpo.pipeline import prepare, train
-    from garbage_hpo.sweep.trial_config import TrialConfigs
-    from garbage_hpo.training.head_stage import COMPILED_STEPS
+    from garbage_hpo.paths import default_weights_path
 
     runs = Path(str(cfg.runs_dir)).absolute()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
@@ -197,66 +196,48 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
             os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
         args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=30",
                 "sweep.enqueue=[]"] + [f"{k}={v}" for k, v in overrides.items()]
-        from garbage_hpo.paths import default_weights_path
-
         env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
                             "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
-        log_path = Path(tmp) / "sweep.log"
+        storage = f"sqlite:///{sweep_runs / 'optuna.db'}"
         start = time.perf_counter()
-        with open(log_path, "w", encoding="utf-8") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "garbage_hpo.sweep", *args], env=env, cwd=PROJECT,
-                                    stdout=log_file, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak RSS, not all children's
+        sweep = _child(["-m", "garbage_hpo.sweep", *args], env, Path(tmp) / "sweep.log")
         process_wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"bench sweep failed:\n{log_path.read_text()[-3000:]}")
-        peak_rss_mb = usage.ru_maxrss / 1024
         client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
         parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                     filter_string="tags.`garbage_hpo.role` = 'sweep'")[0]
         metrics = parent.data.metrics
-        import optuna
-
-        study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{sweep_runs / 'optuna.db'}")
-        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-        if len(done) < trials:
-            raise RuntimeError(f"bench sweep completed {len(done)} of {trials} trials:\n"
-                               f"{log_path.read_text()[-3000:]}")
-
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT / "conf")):
-        base = compose(config_name="sweep", overrides=args)
-        from garbage_hpo.sweep.space import load_space
-
-        space = load_space(PROJECT / "sweeps" / "head_depth.yaml", PROJECT / "conf")
-        configs = TrialConfigs(base, args)
-        prepared = prepare(base)
-        COMPILED_STEPS.clear()  # compile as the sweep process had to, not reuse what earlier sections built
-        bare = 0.0
-        for trial in done:
-            groups, scalars = space.config_values(trial.params)
-            trial_cfg = configs.build(groups, scalars)
-            start = time.perf_counter()
-            train(trial_cfg, prepared, tracker=None, save_checkpoint=False)
-            bare += time.perf_counter() - start
+        if metrics.get("trials_complete", 0) < trials:
+            raise RuntimeError(f"bench sweep completed {metrics.get('trials_complete')} of {trials} trials:\n{sweep}")
+        replay = _child(["-m", "garbage_hpo.bench.replay", storage, "head_depth", *args], env,
+                        Path(tmp) / "replay.log")
+        bare = json.loads(replay.strip().splitlines()[-1])["bare_seconds"]
     wall = metrics["sweep_trials_seconds"]
     out: Figures = {
-        "sweep_trials": len(done), "sweep_wall_s": wall, "sweep_process_wall_s": process_wall,
+        "sweep_trials": trials, "sweep_wall_s": wall, "sweep_process_wall_s": process_wall,
         "sweep_bare_trainings_s": bare, "sweep_overhead_ratio": wall / bare if bare else None,
-        "peak_rss_mb": peak_rss_mb, "sweep_prepare_calls": metrics.get("work.prepare_calls"),
+        "peak_rss_mb": metrics.get("work.peak_rss_mb"), "sweep_prepare_calls": metrics.get("work.prepare_calls"),
         "sweep_feature_extractions": metrics.get("work.feature_extractions"),
         "sweep_graphs_compiled": metrics.get("work.head_graphs_compiled"),
         "sweep_graphs_reused": metrics.get("work.head_graphs_reused"),
     }
-    say(f"sweep of {len(done)} trials (30 epochs), wall", wall, "s",
+    say(f"sweep of {trials} trials (30 epochs), wall", wall, "s",
         f"trials only; the whole process took {process_wall:.1f} s with start-up")
-    say("same trials trained bare", bare, "s", "no Optuna, no MLflow, same process settings")
+    say("same trials trained bare", bare, "s", "no Optuna, no MLflow, a fresh process of its own")
     say("sweep overhead ratio (wall / bare)", out["sweep_overhead_ratio"], "x")
     say("work: prepare / extractions", f"{out['sweep_prepare_calls']} / {out['sweep_feature_extractions']}")
     say("work: head graphs compiled / reused", f"{out['sweep_graphs_compiled']} / {out['sweep_graphs_reused']}")
-    say("peak RSS of the sweep process", peak_rss_mb, "MB")
+    say("peak RSS of the sweep process", out["peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
     return out
+
+
+def _child(args: list[str], env: dict[str, str], log_path: Path) -> str:
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        proc = subprocess.run([sys.executable, *args], env=env, cwd=PROJECT, stdout=log_file,
+                              stderr=subprocess.STDOUT, check=False)
+    text = log_path.read_text(encoding="utf-8")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:2])} failed:\n{text[-3000:]}")
+    return text
 
 
 def bench_finetune(cfg_for: Callable[[list[str]], object]) -> Figures:

@@ -61,6 +61,18 @@ def objectives(cfg: DictConfig) -> list[Objective]:
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (Linux VmHWM; 0 where /proc is missing). Unlike
+    getrusage, it does not inherit the size of the process that forked this one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def storage_url(cfg: DictConfig) -> str:
     return str(cfg.sweep.storage or f"sqlite:///{runs_dir(cfg) / 'optuna.db'}")
 
@@ -164,7 +176,8 @@ class Sweep:
         from garbage_hpo.features import COUNTERS
         from garbage_hpo.training.head_stage import COMPILED_STEPS
 
-        return {"work.prepare_calls": self.prepared.misses, "work.feature_extractions": COUNTERS["extractions"],
+        return {"work.peak_rss_mb": peak_rss_mb(), "work.prepare_calls": self.prepared.misses,
+                "work.feature_extractions": COUNTERS["extractions"],
                 "work.feature_cache_hits": COUNTERS["cache_hits"], "work.head_graphs_compiled": COMPILED_STEPS.builds,
                 "work.head_graphs_reused": COMPILED_STEPS.reuses}
 

@@ -20,6 +20,8 @@ from mlflow.tracking import MlflowClient
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
+from garbage_hpo.tracking import client_for
+
 log = logging.getLogger("garbage_hpo.sweep")
 LOST_WORKER = "worker lost: no heartbeat within the grace period (process killed or machine gone)"
 
@@ -48,7 +50,7 @@ class StaleTrialHandler:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         retries = len(trial.system_attrs.get("retry_history", []))
-        closed = close_trial_runs(MlflowClient(self.tracking_uri), study.study_name, trial.number, LOST_WORKER)
+        closed = close_trial_runs(client_for(self.tracking_uri), study.study_name, trial.number, LOST_WORKER)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry(study, trial)

@@ -145,14 +145,19 @@ def train_head(
     x_val_t = ms.Tensor(x_val)
 
     def batches(epoch: int):
+        # a whole epoch gathered and drawn at once (the same values, step by step, as drawing per step):
+        # per-step indexing and mask drawing cost about 0.25 s of a 2 s trial
         rng = np.random.default_rng([seed, 104729, epoch])
-        ones = np.ones((batch, spec.dropout_width), np.float32)
-        for idx in shuffled_batches(len(x_train), batch, seed, epoch):
-            if spec.dropout > 0:
-                mask = (rng.random((batch, spec.dropout_width)) < keep).astype(np.float32) / np.float32(keep)
-            else:
-                mask = ones
-            yield x_train[idx], mask, targets[idx]
+        order = np.stack(list(shuffled_batches(len(x_train), batch, seed, epoch)))
+        xs, ts = x_train[order], targets[order]
+        if spec.dropout > 0:
+            masks = (rng.random((len(order), batch, spec.dropout_width)) < keep).astype(np.float32)
+            masks /= np.float32(keep)
+        else:
+            masks = np.broadcast_to(np.ones((1, batch, spec.dropout_width), np.float32), (len(order), batch,
+                                                                                          spec.dropout_width))
+        for i in range(len(order)):
+            yield xs[i], masks[i], ts[i]
 
     def evaluate() -> Evaluation:
         return evaluate_scores(classifier(x_val_t).asnumpy(), y_val)
