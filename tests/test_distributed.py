@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -117,3 +118,26 @@ def test_two_workers_share_one_study_without_losing_or_doubling_trials(runs, tin
     assert study.best_trial.number in best_in_optuna and best_in_optuna == best_in_mlflow
     last = max(parents, key=lambda r: r.info.end_time)
     assert last.data.metrics["best_val_acc"] == pytest.approx(best_value)
+
+
+def test_workers_starting_together_on_a_new_database_all_open_the_storage(databases):
+    from garbage_hpo.sweep.recovery import StaleTrialHandler, make_storage
+
+    start = threading.Barrier(4)
+    opened, failed = [], []
+
+    def open_storage() -> None:
+        start.wait()
+        try:
+            opened.append(make_storage(databases[0], 10, None, StaleTrialHandler("http://127.0.0.1:1")))
+        except ValueError as err:
+            failed.append(err)
+
+    threads = [threading.Thread(target=open_storage) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failed and len(opened) == 4
+    study = optuna.create_study(storage=opened[0], study_name="race", load_if_exists=True)
+    assert optuna.load_study(study_name="race", storage=opened[3]).study_name == study.study_name

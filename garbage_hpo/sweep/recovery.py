@@ -12,17 +12,21 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import random
 import socket
+import time
 import warnings
 
 import optuna
 from mlflow.tracking import MlflowClient
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from garbage_hpo.tracking import client_for
 
 log = logging.getLogger("garbage_hpo.sweep")
+SCHEMA_ATTEMPTS = 5
 LOST_WORKER = "worker lost: no heartbeat within the grace period (process killed or machine gone)"
 
 
@@ -100,14 +104,25 @@ def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | N
     options = {} if not heartbeat_interval else {
         "heartbeat_interval": int(heartbeat_interval), "grace_period": int(grace_period) if grace_period else None,
         "heartbeat_stale_trial_callback": on_stale}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, **options)
-    except Exception as err:  # a typo in the scheme, a missing driver, a server that does not answer
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"sweep.storage={_hide_password(url)}: cannot open it ({type(err).__name__}: {reason})"
-                         ) from err
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, **options)
+        except (IntegrityError, ProgrammingError) as err:
+            # workers started together on a new database race to create the schema: wait for the winner
+            racing = isinstance(err, IntegrityError) or "already exists" in str(err)
+            if not racing or attempt + 1 == SCHEMA_ATTEMPTS:
+                raise _unusable(url, err) from err
+            time.sleep(0.5 + random.random())
+        except Exception as err:  # a typo in the scheme, a missing driver, a server that does not answer
+            raise _unusable(url, err) from err
+    raise AssertionError("unreachable")
+
+
+def _unusable(url: str, err: Exception) -> ValueError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ValueError(f"sweep.storage={_hide_password(url)}: cannot open it ({type(err).__name__}: {reason})")
 
 
 def _hide_password(url: str) -> str:
