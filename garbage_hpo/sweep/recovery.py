@@ -50,7 +50,9 @@ class StaleTrialHandler:
 
     def __init__(self, tracking_uri: str, max_retry: int = 1) -> None:
         self.tracking_uri = tracking_uri
-        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         retries = len(trial.system_attrs.get("retry_history", []))
