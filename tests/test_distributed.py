@@ -39,7 +39,10 @@ def databases() -> Iterator[tuple[str, str]]:
     try:
         admin("select 1")
     except psycopg.OperationalError as err:
-        pytest.skip(f"no PostgreSQL at {PG}: {err}")
+        if os.environ.get("GARBAGE_HPO_SKIP_PG") == "1":
+            pytest.skip(f"no PostgreSQL at {PG} and GARBAGE_HPO_SKIP_PG=1: {err}")
+        pytest.fail(f"no PostgreSQL at {PG} ({err}); set GARBAGE_HPO_TEST_PG to a server's URL, or "
+                    "GARBAGE_HPO_SKIP_PG=1 to skip the multi-worker tests")
     names = [f"ghpo_{uuid.uuid4().hex[:10]}_{kind}" for kind in ("optuna", "mlflow")]
     for name in names:
         admin(f"create database {name}")

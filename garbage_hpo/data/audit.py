@@ -166,8 +166,9 @@ def audit_dataset(root: Path) -> AuditReport:
             report.ignored += [p for p in everything if p not in images and not p.name.startswith(".")]
             usable = 0
             for path in sorted(images):
-                if _check_file(path, report):
-                    seen[subset][hashlib.sha1(path.read_bytes()).hexdigest()].append(path)
+                data = _check_file(path, report)
+                if data is not None:
+                    seen[subset][hashlib.sha1(data).hexdigest()].append(path)
                     usable += 1
             counts[folder] = usable
             if not usable:
@@ -180,23 +181,23 @@ def audit_dataset(root: Path) -> AuditReport:
     return report
 
 
-def _check_file(path: Path, report: AuditReport) -> bool:
-    """Record what is wrong with one image file; True when training can use it."""
+def _check_file(path: Path, report: AuditReport) -> bytes | None:
+    """Record what is wrong with one image file; its content when training can use it, else None."""
     data = path.read_bytes()
     reason = _quick_check(path, data)
     if reason:
         report.unusable.append(FileFinding(path, reason))
-        return False
+        return None
     try:
         read_rgb(path)  # exactly what training does with it
     except UnreadableImageError as err:
         report.unusable.append(FileFinding(path, str(err).split(": ", 1)[-1]))
-        return False
+        return None
     raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     colour = describe_colour(data, raw)
     if colour:
         report.converted.append(FileFinding(path, colour))
     if raw is not None and raw.shape[0] * raw.shape[1] > LARGE_PIXELS:
         report.large.append(FileFinding(path, f"{raw.shape[1]}x{raw.shape[0]} px"))
-    return True
+    return data
 
