@@ -4,7 +4,8 @@
 
 model=REF is a checkpoint path, an MLflow run id, or a registry alias (default: champion). data.split=val
 reads <root>/val/; a folder without val/ is evaluated on train/ only when asked with data.split=train.
-Prints accuracy, top-5, per-class and per-category accuracy (or one JSON object with --json), writes a
+Prints accuracy (with the photo count and a 95% Wilson interval), top-5, per-class and per-category accuracy
+(or one JSON object with --json: accuracy, n, correct, ci95, ...), writes a
 confusion matrix and a grid of misclassified photos to out= (default runs/eval/<time>), and with log=true
 records them as an MLflow run in the experiment garbage-hpo-eval.
 """
@@ -22,6 +23,7 @@ from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, trac
 from garbage_hpo.data.dataset import DatasetError, index_dataset
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
 from garbage_hpo.metrics import confusion_matrix, evaluate_scores, per_category_accuracy, per_class_accuracy
+from garbage_hpo.stats import wilson
 
 KNOWN_KEYS = {"model", "data.root", "data.split", "out", "log", "tracking.uri"}
 
@@ -74,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         scores = predictor.scores_batch(images)
         pred = scores.argmax(axis=1)
         summary = evaluate_scores(scores, labels)
+        correct = int((pred == labels).sum())
         report = {
             "accuracy": summary.accuracy, "top5": summary.top5, "loss": summary.loss, "n": summary.n,
+            "correct": correct, "ci95": wilson(correct, summary.n).as_list(),
             "split": split, "model": str(overrides.get("model", "champion")), "checkpoint": str(checkpoint),
             "per_category": per_category_accuracy(pred, labels, index.classes),
             "per_class": per_class_accuracy(pred, labels, index.classes), "skipped": len(skipped),
@@ -104,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         if flags.get("json"):
             print(json.dumps(report, ensure_ascii=False))
             return 0
-        print(f"{split}: accuracy {summary.accuracy:.4f}  top-5 {summary.top5:.4f}  loss {summary.loss:.4f}  "
-              f"n={summary.n}  skipped={len(skipped)}")
+        print(f"{split}: accuracy {summary.accuracy:.4f} ({correct} of {summary.n} photos, 95% CI "
+              f"{wilson(correct, summary.n)})  top-5 {summary.top5:.4f}  loss {summary.loss:.4f}  "
+              f"skipped={len(skipped)}")
         for name, acc in report["per_category"].items():
             print(f"  category {name:<11} {acc:.4f}")
         for info in index.classes:

@@ -39,6 +39,8 @@ from garbage_hpo.models.factory import (
 from garbage_hpo.models.head import Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.plots import confusion_png
+from garbage_hpo.selection.folds import cv_folds_setting
+from garbage_hpo.stats import wilson
 from garbage_hpo.tracking import Tracker, flatten, git_commit
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
@@ -152,6 +154,7 @@ def validate_config(cfg: DictConfig) -> None:
     """Reject unknown names and out-of-range values before any data or model work, naming the key."""
     head_spec(cfg, num_classes=2, in_features=8)
     head, ft = stage_configs(cfg)
+    cv_folds_setting(cfg)
     stages: list[tuple[str, StageConfig]] = [("", head)]
     if ft.epochs > 0:
         ft.blocks_to_train(num_blocks(str(cfg.model.name)) if str(cfg.model.name) in ARCHITECTURES else 19)
@@ -192,9 +195,11 @@ def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
 
 
 def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
-          on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True) -> TrainResult:
+          on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True,
+          evaluate_test: bool = True) -> TrainResult:
     """Train and evaluate one configuration; `plots=False` records the confusion matrix as numbers only (a sweep
-    renders the best trial's, saving about 0.6 s of matplotlib per trial)."""
+    renders the best trial's, saving about 0.6 s of matplotlib per trial). `evaluate_test` scores the final
+    model once on the test set (the data's val/ folder, if any); sweep trials never look at it."""
     start = time.perf_counter()
     seed = int(cfg.seed)
     ms.set_seed(seed)
@@ -256,19 +261,47 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
 
     final = evaluate_scores(val_scores, y_val)
     pred = val_scores.argmax(axis=1)
+    test = {}
+    if evaluate_test and len(split.test):
+        test = test_scores(prepared, split.test, net if best_stage == "finetune" else None,
+                           classifier, pooled, ft_cfg.batch_size)
     per_class = per_class_accuracy(pred, y_val, prepared.index.classes)
     per_category = per_category_accuracy(pred, y_val, prepared.index.classes)
     result = TrainResult(final.accuracy, final.top5, final.loss, best_stage, best.epoch if best else 0, history,
-                         per_class, per_category, None, 0.0, tracker.run_id if tracker else None)
+                         per_class, per_category, None, 0.0, tracker.run_id if tracker else None, test)
 
     out_dir = runs_dir(cfg) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
     if save_checkpoint and net is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.checkpoint = save_model(net, out_dir, cfg, prepared, spec)
+        result.checkpoint = save_model(net, out_dir, cfg, prepared, spec, split_card(result, split, test))
     result.seconds = time.perf_counter() - start
     if tracker is not None:
         log_final(tracker, cfg, prepared, result, pred, y_val, out_dir, plots)
     return result
+
+
+def test_scores(prepared: Prepared, test: np.ndarray, net: MobileNetV2 | None, classifier, pooled: np.ndarray,
+                batch_size: int) -> dict[str, float]:
+    """The final model's accuracy on the test photos (val/), with count and interval."""
+    from garbage_hpo.selection.run import test_report
+
+    if net is None:  # the head alone won: its scores come from the cached features
+        scores = classifier(ms.Tensor(pooled[test])).asnumpy()
+    else:
+        scaling = prepared.spec.profile.input_scaling
+        images = np.stack([preprocess(img, prepared.image_size, scaling) for img in load_images(prepared, test)])
+        scores = predict_images(net, images, batch_size)
+    return test_report(scores, prepared.labels[test])
+
+
+def split_card(result: TrainResult, split: Split, test: dict) -> dict:
+    """Model-card fields of a single-split run: what it was trained on and how it was selected."""
+    n = len(split.val)
+    ci = wilson(round(result.val_acc * n), n)
+    card: dict[str, Any] = {"train_images": len(split.train), "selection": {
+        "cv_folds": 1, "val_acc": result.val_acc, "n": n, "ci95": ci.as_list(), "best_epoch": result.best_epoch,
+        "best_stage": result.best_stage}}
+    return card | ({"test": test} if test else {})
 
 
 def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
@@ -289,12 +322,14 @@ def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
     }
 
 
-def save_model(net: MobileNetV2, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> Path:
+def save_model(net: MobileNetV2, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
+               extra: dict | None = None) -> Path:
+    """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
     path = out_dir / "model.ckpt"
     path.unlink(missing_ok=True)
     ms.save_checkpoint(net, str(path))
-    (out_dir / "model.json").write_text(json.dumps(model_card(cfg, prepared, spec), indent=2, ensure_ascii=False),
-                                        encoding="utf-8")
+    card = model_card(cfg, prepared, spec) | (extra or {})
+    (out_dir / "model.json").write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
 
@@ -303,6 +338,8 @@ def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: Tra
     final = {"final_val_acc": result.val_acc, "final_val_top5": result.val_top5, "final_val_loss": result.val_loss,
              "best_epoch": result.best_epoch, "train_seconds": result.seconds,
              "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)}
+    ci = wilson(round(result.val_acc * len(y_val)), len(y_val))
+    final |= {"final_val_ci95_low": ci.low, "final_val_ci95_high": ci.high} | result.extra
     final.update({f"category_acc.{k}": v for k, v in result.per_category.items()})
     final.update({f"class_acc.{k}": v for k, v in result.per_class.items()})
     tracker.log_metrics(final, step=result.history[-1].step if result.history else 0, flush=True)

@@ -4,13 +4,17 @@
                                     [tracking.uri=URI] [key=value ...] [--json]
 
 Finds the best completed (not pruned) trial by val_acc, in study NAME or over every study of the Optuna
-storage (default runs/optuna.db), or takes trial N of study NAME; re-trains its exact recorded config and
-seed in a new MLflow run tagged garbage_hpo.reproduction_of=<run id>; prints the recorded and reproduced
-val_acc and their difference. The reproduced network is saved (model/model.ckpt), exported to MINDIR
-(model/model.mindir, checked to give the same top-1 on every validation photo) and registered as a new
-version of the MLflow registered model `garbage-hpo`; the alias `champion` moves to it only when the
-difference is within `tolerance` percentage points and the export agrees. Other key=value pairs override
-the recorded config (e.g. data.root=DIR when the photos moved). Exit code 0: reproduced; 1: not
+storage (default runs/optuna.db), or takes trial N of study NAME; measures its exact recorded config and
+seed again in a new MLflow run tagged garbage_hpo.reproduction_of=<run id> (its CV mean over the same
+folds when the sweep cross-validated, else its one-split val_acc) and prints both values, with photo count
+and 95% interval, and their difference. Then the model to ship: a head-only config is REFIT on every
+training photo for the selected epoch count (refit_epochs), without looking at any validation photo; a
+fine-tuned config keeps its one-split model. A val/ folder is a test set, scored once here. The model is
+saved (model/model.ckpt, model/model.json with train_images and selection), exported to MINDIR
+(model/model.mindir, checked to give the same top-1 on the test photos, else on up to 256 training photos)
+and registered as a new version of the MLflow registered model `garbage-hpo`; the alias `champion` moves to
+it only when the difference is within `tolerance` percentage points and the export agrees. Other key=value
+pairs override the recorded config (e.g. data.root=DIR when the photos moved). Exit code 0: reproduced; 1: not
 reproduced; 2: bad input.
 """
 
@@ -21,6 +25,7 @@ import logging
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -36,12 +41,21 @@ class Reproduction:
     trial_number: int
     original_run_id: str
     run_id: str
-    recorded_val_acc: float
+    recorded_val_acc: float  # the trial's value: CV mean (cv_folds > 1) or one-split val_acc
     reproduced_val_acc: float
     difference_pp: float
     tolerance_pp: float
+    cv_folds: int
+    reproduced_std: float  # across folds (0 for one split)
+    reproduced_ci95: list[float]
+    reproduced_n: int  # validation photos behind the value
+    refit: bool  # the exported model was trained on every training photo
+    refit_epochs: int | None
+    train_images: int  # photos the exported model was trained on
+    test: dict  # test_acc, test_n, test_ci95_* when the data has a val/ folder
     export_top1_agreement: float
     export_max_abs_diff: float
+    export_check_photos: int
     checkpoint: str
     mindir: str
     registered_version: str
@@ -84,21 +98,13 @@ def warn_if_inputs_changed(original_tags: dict[str, str], new_tags: dict[str, st
     return notes
 
 
-def reproduce(overrides: dict[str, str]) -> Reproduction:
+def locate(overrides: dict[str, str]):
+    """(best or named trial, its MLflow run, tracking URI) from the request's keys."""
     from mlflow.tracking import MlflowClient
 
-    from garbage_hpo.data.images import preprocess
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
     from garbage_hpo.paths import runs_dir
-    from garbage_hpo.pipeline import load_images, prepare, run_tags, train
-    from garbage_hpo.predictor import Predictor
-    from garbage_hpo.registry import promote, register_version
     from garbage_hpo.sweep.best import find_best_trial, find_trial
-    from garbage_hpo.tracking import Tracker
 
-    tolerance = float(overrides.pop("tolerance", 0.5))
-    if tolerance < 0:
-        raise ValueError(f"tolerance={tolerance}: percentage points, at least 0")
     storage = overrides.pop("sweep.storage", None) or f"sqlite:///{runs_dir() / 'optuna.db'}"
     uri = tracking_uri(overrides)
     overrides.pop("tracking.uri", None)
@@ -117,10 +123,93 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     which = "trial" if number is not None else "best trial"
     print(f"{which}: study {best.study_name} #{best.number} val_acc={best.value:.4f} (MLflow run {best.run_id}) "
           f"params {best.params}", flush=True)
+    return best, original, client, uri
+
+
+@dataclass
+class Retrained:
+    value: float
+    std: float
+    ci95: list[float]
+    n: int
+    folds: int
+    refit_epochs: int | None
+    net: object  # the model to export: refit on every training photo when the config trains the head only
+    checkpoint: Path
+    train_images: int
+    test: dict
+
+
+def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
+    """The trial's value measured again (CV or one split), then the model to ship: refit on every training
+    photo for refit_epochs (head-only configs), else the one-split model (fine-tuning is not refit)."""
+    from garbage_hpo.pipeline import train
+    from garbage_hpo.predictor import Predictor
+    from garbage_hpo.selection.folds import cv_folds_setting
+    from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
+    from garbage_hpo.stats import wilson
+
+    where = {"trial": best.number, "study": best.study_name}
+    if cv_folds_setting(cfg) > 1:
+        cv = run_cv(cfg, prepared, tracker)
+        s = cv.summary
+        fitted = refit(cfg, prepared, cv.refit_epochs, selection_record(cv, best.number, best.study_name),
+                       default_out_dir(cfg, tracker))
+        return Retrained(s.mean, s.std, s.ci95.as_list(), cv.n, s.k, cv.refit_epochs, fitted.net, fitted.checkpoint,
+                         fitted.train_images, fitted.test)
+    result = train(cfg, prepared, tracker, save_checkpoint=int(cfg.finetune.epochs) > 0)
+    n = len(prepared.split.val)
+    ci = wilson(round(result.val_acc * n), n).as_list()
+    if int(cfg.finetune.epochs) == 0:
+        selection = {"cv_folds": 1, "val_acc": result.val_acc, "n": n, "ci95": ci} | where
+        fitted = refit(cfg, prepared, result.best_epoch, selection, default_out_dir(cfg, tracker))
+        return Retrained(result.val_acc, 0.0, ci, n, 1, result.best_epoch, fitted.net, fitted.checkpoint,
+                         fitted.train_images, fitted.test)
+    assert result.checkpoint is not None
+    card_path = result.checkpoint.with_suffix(".json")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["selection"] |= where
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    return Retrained(result.val_acc, 0.0, ci, n, 1, None, Predictor.load(result.checkpoint).net, result.checkpoint,
+                     len(prepared.split.train), result.extra)
+
+
+def check_photos(prepared, limit: int = 256) -> np.ndarray:
+    """Photos to compare the export with: the test set if any, else up to `limit` training photos spread over
+    the classes (the check is about the export's fidelity, not accuracy)."""
+    from garbage_hpo.data.dataset import positions
+    from garbage_hpo.data.images import preprocess
+    from garbage_hpo.pipeline import load_images
+
+    chosen = prepared.split.test if len(prepared.split.test) else positions(prepared.index, "train")
+    chosen = chosen[np.linspace(0, len(chosen) - 1, min(limit, len(chosen))).astype(int)]
+    scaling = prepared.spec.profile.input_scaling
+    return np.stack([preprocess(img, prepared.image_size, scaling) for img in load_images(prepared, chosen)])
+
+
+def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, float, int]:
+    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
+
+    mindir = export_mindir(model.net, prepared.image_size, model.checkpoint.with_suffix(".mindir"))
+    for path in (model.checkpoint, model.checkpoint.with_suffix(".json"), mindir):
+        tracker.log_artifact(path, "model")
+    photos = check_photos(prepared)
+    agreement, max_diff = top1_agreement(model.net, load_mindir(mindir), photos)
+    return mindir, agreement, max_diff, len(photos)
+
+
+def reproduce(overrides: dict[str, str]) -> Reproduction:
+    from garbage_hpo.paths import runs_dir
+    from garbage_hpo.pipeline import prepare, run_tags
+    from garbage_hpo.tracking import Tracker
+
+    tolerance = float(overrides.pop("tolerance", 0.5))
+    if tolerance < 0:
+        raise ValueError(f"tolerance={tolerance}: percentage points, at least 0")
+    best, original, client, uri = locate(overrides)
     cfg = recorded_config(client, best.run_id, overrides)
     with open_dict(cfg):
         cfg.tracking.uri = uri
-
     configure_runtime()
     prepared = prepare(cfg)
     experiment = client.get_experiment(original.info.experiment_id).name
@@ -131,32 +220,14 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     status = "FAILED"
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(cfg, prepared))
-        result = train(cfg, prepared, tracker, save_checkpoint=True)
-        assert result.checkpoint is not None
-        trained = Predictor.load(result.checkpoint).net  # built once: exported and compared against
-        mindir = export_mindir(trained, prepared.image_size, result.checkpoint.with_suffix(".mindir"))
-        tracker.log_artifact(mindir, "model")
-        scaling = prepared.spec.profile.input_scaling
-        val = np.stack([preprocess(img, prepared.image_size, scaling)
-                        for img in load_images(prepared, prepared.split.val)])
-        agreement, max_diff = top1_agreement(trained, load_mindir(mindir), val)
-        difference = (result.val_acc - best.value) * 100
-        report = Reproduction(best.study_name, best.number, best.run_id, tracker.run_id, best.value,
-                              result.val_acc, difference, tolerance, agreement, max_diff, str(result.checkpoint),
-                              str(mindir), "", False)
-        verdict = "passed" if report.passed else "failed"
-        tracker.log_metrics({"recorded_val_acc": best.value, "reproduction_diff_pp": difference,
-                             "export_top1_agreement": agreement, "export_max_abs_diff": max_diff}, flush=True)
-        tracker.set_tags({"garbage_hpo.reproduction": verdict} |
-                         ({"garbage_hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
-        card = json.loads(result.checkpoint.with_suffix(".json").read_text(encoding="utf-8"))
-        version = register_version(client, tracker.run_id, card, {
-            "reproduction": verdict, "reproduction_of": best.run_id, "val_acc": f"{result.val_acc:.6f}",
-            "study": best.study_name, "trial": str(best.number)})
-        report.registered_version = str(version.version)
-        if report.passed:
-            promote(client, version)
-            report.champion = True
+        model = retrain(cfg, prepared, tracker, best)
+        mindir, agreement, max_diff, checked = export_and_check(model, prepared, tracker)
+        report = Reproduction(
+            best.study_name, best.number, best.run_id, tracker.run_id, best.value, model.value,
+            (model.value - best.value) * 100, tolerance, model.folds, model.std, model.ci95, model.n,
+            model.refit_epochs is not None, model.refit_epochs, model.train_images, model.test, agreement, max_diff,
+            checked, str(model.checkpoint), str(mindir), "", False)
+        record(report, tracker, client, notes, model)
         status = "FINISHED"
         return report
     except KeyboardInterrupt:
@@ -164,6 +235,53 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
         raise
     finally:
         tracker.end(status)
+
+
+def record(report: Reproduction, tracker, client, notes: list[str], model: Retrained) -> None:
+    """Metrics and verdict on the reproduction run; a new registry version, `champion` only if it passed."""
+    from garbage_hpo.registry import promote, register_version
+
+    verdict = "passed" if report.passed else "failed"
+    tracker.log_metrics({"recorded_val_acc": report.recorded_val_acc, "reproduced_val_acc": report.reproduced_val_acc,
+                         "reproduction_diff_pp": report.difference_pp, "train_images": report.train_images,
+                         "export_top1_agreement": report.export_top1_agreement,
+                         "export_max_abs_diff": report.export_max_abs_diff} | model.test, flush=True)
+    tracker.set_tags({"garbage_hpo.reproduction": verdict, "garbage_hpo.refit": str(report.refit).lower()} |
+                     ({"garbage_hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
+    card = json.loads(Path(report.checkpoint).with_suffix(".json").read_text(encoding="utf-8"))
+    version = register_version(client, tracker.run_id, card, {
+        "reproduction": verdict, "reproduction_of": report.original_run_id,
+        "val_acc": f"{report.reproduced_val_acc:.6f}", "cv_folds": str(report.cv_folds),
+        "train_images": str(report.train_images), "refit_epochs": str(report.refit_epochs),
+        "study": report.study_name, "trial": str(report.trial_number)})
+    report.registered_version = str(version.version)
+    if report.passed:
+        promote(client, version)
+        report.champion = True
+
+
+def human_report(report: Reproduction) -> str:
+    from garbage_hpo.stats import Interval, describe_split
+
+    how = f"{report.cv_folds}-fold CV mean" if report.cv_folds > 1 else "one-split val_acc"
+    reproduced = (f"{report.reproduced_val_acc:.4f} +- {report.reproduced_std:.4f} (n={report.reproduced_n}, "
+                  f"95% CI {Interval(*report.reproduced_ci95)})" if report.cv_folds > 1 else
+                  describe_split(report.reproduced_val_acc, report.reproduced_n))
+    trained = (f"refit on all {report.train_images} training photos for {report.refit_epochs} epochs"
+               if report.refit else f"trained on the {report.train_images} photos of the split (fine-tuned: no refit)")
+    lines = [f"recorded   {how} {report.recorded_val_acc:.4f}  (run {report.original_run_id})",
+             f"reproduced {how} {reproduced}  (run {report.run_id})",
+             f"difference {report.difference_pp:+.2f} percentage points (tolerance {report.tolerance_pp})",
+             f"model: {trained}"]
+    if report.test:
+        lines.append("test (val/, scored once, never selected on): accuracy "
+                     f"{describe_split(report.test['test_acc'], int(report.test['test_n']))}")
+    alias = "alias champion moved to it" if report.champion else "champion alias NOT moved"
+    lines += [f"MINDIR export: top-1 agrees on {report.export_top1_agreement:.1%} of {report.export_check_photos} "
+              f"photos, max score difference {report.export_max_abs_diff:.2e}: {report.mindir}",
+              f"registered garbage-hpo version {report.registered_version}: {alias}",
+              "REPRODUCED" if report.passed else "NOT REPRODUCED"]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,14 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         if flags.get("json"):
             print(json.dumps(asdict(report) | {"passed": report.passed}))
         else:
-            print(f"recorded val_acc   {report.recorded_val_acc:.4f}  (run {report.original_run_id})")
-            print(f"reproduced val_acc {report.reproduced_val_acc:.4f}  (run {report.run_id})")
-            print(f"difference {report.difference_pp:+.2f} percentage points (tolerance {report.tolerance_pp})")
-            print(f"MINDIR export: top-1 agrees on {report.export_top1_agreement:.1%} of validation photos, "
-                  f"max score difference {report.export_max_abs_diff:.2e}: {report.mindir}")
-            alias = "alias champion moved to it" if report.champion else "champion alias NOT moved"
-            print(f"registered garbage-hpo version {report.registered_version}: {alias}")
-            print("REPRODUCED" if report.passed else "NOT REPRODUCED")
+            print(human_report(report))
         return 0 if report.passed else 1
 
 

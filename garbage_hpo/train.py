@@ -5,6 +5,10 @@ Examples:
   python -m garbage_hpo.train data.root=/path/to/garbage_26x100 train.epochs=30
   python -m garbage_hpo.train head=two_layer optimizer=adam schedule.lr_max=1e-3
   python -m garbage_hpo.train finetune=last_blocks finetune.epochs=2
+  python -m garbage_hpo.train sweep.cv_folds=5                  # 5-fold CV value, then refit on every photo
+
+Every accuracy printed carries its photo count and 95% interval. A val/ folder in data.root is a test set:
+scored once, by the final model, at the end.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import hydra
 from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors
-from garbage_hpo.pipeline import prepare, runs_dir, train
+from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
+from garbage_hpo.selection.folds import cv_folds_setting
+from garbage_hpo.stats import describe_split
 from garbage_hpo.tracking import Tracker, default_tracking_uri
 
 log = logging.getLogger("garbage_hpo.train")
@@ -32,18 +38,52 @@ def main(cfg: DictConfig) -> float:
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
         status = "FAILED"
         try:
-            result = train(cfg, prepared, tracker)
+            if cv_folds_setting(cfg) > 1:
+                value = train_cross_validated(cfg, prepared, tracker)
+            else:
+                value = train_one_split(cfg, prepared, tracker)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
             tracker.end(status)
-        print(f"val_acc={result.val_acc:.4f} val_top5={result.val_top5:.4f} val_loss={result.val_loss:.4f} "
-              f"best={result.best_stage}@{result.best_epoch} features_cached={prepared.features.from_cache} "
-              f"prepare_s={prepared.seconds:.1f} train_s={result.seconds:.1f}")
-        print(f"mlflow run {tracker.run_id} in {uri}; checkpoint {result.checkpoint}")
-        return result.val_acc
+        print(f"mlflow run {tracker.run_id} in {uri}")
+        return value
+
+
+def test_line(test: dict) -> str:
+    if not test:
+        return ""
+    return (f"\ntest (val/, scored once, never selected on): accuracy "
+            f"{describe_split(test['test_acc'], int(test['test_n']))}")
+
+
+def train_one_split(cfg: DictConfig, prepared: Prepared, tracker: Tracker) -> float:
+    result: TrainResult = train(cfg, prepared, tracker)
+    n = len(prepared.split.val)
+    print(f"val_acc={describe_split(result.val_acc, n)} val_top5={result.val_top5:.4f} "
+          f"val_loss={result.val_loss:.4f} best={result.best_stage}@{result.best_epoch} "
+          f"train_images={len(prepared.split.train)} features_cached={prepared.features.from_cache} "
+          f"prepare_s={prepared.seconds:.1f} train_s={result.seconds:.1f}{test_line(result.extra)}")
+    print(f"checkpoint {result.checkpoint}")
+    return result.val_acc
+
+
+def train_cross_validated(cfg: DictConfig, prepared: Prepared, tracker: Tracker) -> float:
+    """k-fold CV value, then the refit on every training photo for refit_epochs (the saved model)."""
+    from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
+
+    cv = run_cv(cfg, prepared, tracker)
+    fitted = refit(cfg, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(cfg, tracker))
+    tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, step=cv.refit_epochs, flush=True)
+    for name in ("model.ckpt", "model.json"):
+        tracker.log_artifact(fitted.checkpoint.with_name(name), "model")
+    print(f"{cv.describe()} features_cached={prepared.features.from_cache} prepare_s={prepared.seconds:.1f} "
+          f"cv_s={cv.seconds:.1f}{test_line(fitted.test)}")
+    print(f"refit on all {fitted.train_images} training photos for {fitted.epochs} epochs: checkpoint "
+          f"{fitted.checkpoint}")
+    return cv.val_acc
 
 
 if __name__ == "__main__":

@@ -48,13 +48,15 @@ def test_real_label_file_parses_all_classes(real_data_root):
     assert labels["03_02"] == "蛋壳" and len([k for k in labels if "_" in k]) == 26
 
 
-def test_index_orders_classes_by_folder_and_uses_val_when_present(tmp_path):
+def test_index_orders_classes_by_folder_and_keeps_val_as_a_test_set(tmp_path):
     root = make_dataset(tmp_path / "d", val=True)
     index = index_dataset(root)
     assert [c.folder for c in index.classes] == ["00_00", "00_01", "02_01"]
-    split = split_dataset(index, 0.1, 0)
-    assert len(split.train) == 15 and len(split.val) == 6
-    assert {index.samples[i].subset for i in split.val} == {"val"}
+    split = split_dataset(index, 0.2, 0)
+    # val/ is the test set: never the validation split that selects epochs or trials
+    assert len(split.test) == 6 and {index.samples[i].subset for i in split.test} == {"val"}
+    assert {index.samples[i].subset for i in np.r_[split.train, split.val]} == {"train"}
+    assert len(split.train) + len(split.val) == 15 and len(split.val) == 3
 
 
 def test_stratified_split_never_puts_a_photo_and_its_copy_on_both_sides(tmp_path):

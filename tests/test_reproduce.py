@@ -64,17 +64,29 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["trial_number"] == best.number and report["original_run_id"] == best.user_attrs["mlflow_run_id"]
-    assert report["recorded_val_acc"] == pytest.approx(best.value)
+    assert report["recorded_val_acc"] == pytest.approx(best.value) and report["cv_folds"] == 5
     assert report["difference_pp"] == 0.0 and report["passed"] and report["champion"]
     assert report["export_top1_agreement"] == 1.0 and report["export_max_abs_diff"] < 1e-4
+    # the shipped model is the refit on every training photo, for the epoch count CV chose
+    photos = sum(1 for _ in (env["data"] / "train").glob("*/*"))
+    assert report["refit"] and report["train_images"] == photos
+    assert report["refit_epochs"] == best.user_attrs["refit_epochs"]
 
     mlflow = client(env)
     run = mlflow.get_run(report["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.tags["garbage_hpo.reproduction_of"] == best.user_attrs["mlflow_run_id"]
-    assert run.data.metrics["final_val_acc"] == pytest.approx(best.value)
+    assert run.data.metrics["cv_mean"] == pytest.approx(best.value) and run.data.metrics["train_images"] == photos
     assert {"model/model.ckpt", "model/model.mindir", "model/model.json"} <= {
         a.path for a in mlflow.list_artifacts(run.info.run_id, "model")}
+    card = json.loads(open(mlflow.download_artifacts(run.info.run_id, "model/model.json"), encoding="utf-8").read())
+    assert card["train_images"] == photos
+    selection = card["selection"]
+    assert selection["cv_folds"] == 5 and selection["trial"] == best.number
+    assert selection["cv_mean"] == pytest.approx(best.value) and selection["cv_std"] == pytest.approx(
+        best.user_attrs["cv_std"])
+    assert selection["ci95"][0] <= selection["cv_mean"] <= selection["ci95"][1]
+    assert selection["refit_epochs"] == report["refit_epochs"]
     champion = mlflow.get_model_version_by_alias("garbage-hpo", "champion")
     assert champion.run_id == report["run_id"] and str(champion.version) == report["registered_version"]
     assert champion.tags["image_size"] == "64" and champion.tags["reproduction"] == "passed"

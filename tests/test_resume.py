@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from tests.conftest import run_cli, spawn
 
 N_TRIALS = 4
-SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=12", "train.batch_size=8",
+SWEEP = ("+experiment=head_depth", "sweep.cv_folds=1", "data.image_size=64", "train.epochs=12", "train.batch_size=8",
          "sweep.pruner=none", "sweep.heartbeat_interval=1", "sweep.heartbeat_grace=2", "sweep.enqueue=[]",
          f"sweep.n_trials={N_TRIALS}")
 

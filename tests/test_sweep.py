@@ -100,7 +100,9 @@ def test_sweep_without_experiment_says_how_to_choose_one(runs):
     assert proc.returncode == 2 and "+experiment=head_depth" in proc.stderr and "lr_schedule" in proc.stderr
 
 
-TINY_SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16")
+# one split (the experiment's default is 5-fold CV; tests/test_selection.py covers that path)
+TINY_SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
+              "sweep.cv_folds=1")
 GOOD = "{head.depth:1,use_dropout:false,schedule.lr_max:0.05},{head.depth:2,use_dropout:false,schedule.lr_max:0.05}"
 HOPELESS = "{head.depth:1,use_dropout:false,schedule.lr_max:0.001}"
 
@@ -108,7 +110,8 @@ HOPELESS = "{head.depth:1,use_dropout:false,schedule.lr_max:0.001}"
 def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, tiny_demo):
     first = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=3",
                     "sweep.pruner=none", f"sweep.enqueue=[{GOOD}]")
-    assert "[3/3]" in first.stdout and "sweep head_depth: best val_acc=" in first.stdout
+    assert "[3/3]" in first.stdout and "sweep head_depth: best val_acc in trial" in first.stdout
+    assert "one split" in first.stdout and "(n=" in first.stdout and "95% CI" in first.stdout
     # resume with a pruner; the hopeless LR is queued first and must be stopped early
     second = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=5",
                      "sweep.pruner_startup_trials=1", "sweep.pruner_warmup_epochs=0",
@@ -200,3 +203,39 @@ def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, t
     exp = client.get_experiment_by_name("width_resolution")
     parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags["garbage_hpo.role"] == "sweep")
     assert "plots/pareto_front.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+
+
+def test_a_resumed_sweep_never_repeats_the_points_it_already_tried(runs, tiny_demo):
+    args = (*TINY_SWEEP, f"data.root={tiny_demo}", "sweep.pruner=none", "sweep.sampler=random")
+    run_cli("garbage_hpo.sweep", *args, "sweep.n_trials=2")
+    run_cli("garbage_hpo.sweep", *args, "sweep.n_trials=4")  # a second invocation: a new process, same seed
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    points = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(points) == 4 and len(set(points)) == 4, points
+
+
+def test_per_trial_seeding_gives_workers_different_points_and_one_sweep_the_same_points():
+    from garbage_hpo.sweep.strategies import PerTrialSeeded
+
+    def sweep(seed: int) -> list[float]:
+        study = optuna.create_study()
+        sampler = PerTrialSeeded(lambda s: optuna.samplers.RandomSampler(seed=s), seed)
+        study.sampler = sampler
+        out = []
+        for _ in range(3):
+            trial = study.ask()
+            out.append(trial.suggest_float("x", 0, 1))
+            study.tell(trial, out[-1])
+        return out
+
+    assert sweep(42) == sweep(42)  # reproducible for a seed
+    # two "workers" (two sampler objects of one seed) on one study draw different points
+    study = optuna.create_study()
+    workers = [PerTrialSeeded(lambda s: optuna.samplers.RandomSampler(seed=s), 42) for _ in range(2)]
+    values = []
+    for worker in workers * 2:
+        study.sampler = worker
+        trial = study.ask()
+        values.append(trial.suggest_float("x", 0, 1))
+        study.tell(trial, values[-1])
+    assert len(set(values)) == 4

@@ -1,7 +1,8 @@
 """Index a dataset in the course layout and split it into train and validation.
 
     <root>/train/<class folder>/*.jpg     required
-    <root>/val/<class folder>/*.jpg       optional; used as the validation split when present
+    <root>/val/<class folder>/*.jpg       optional: a test set, reported once at the end, never used to select
+
     <root>/label.txt                      optional class names (UTF-8 or GBK)
 """
 
@@ -129,26 +130,28 @@ class Split:
     train: np.ndarray  # positions into DatasetIndex.samples
     val: np.ndarray
     dropped_duplicates: int  # extra copies of validation photos left out so val counts each photo once
+    test: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # val/ photos: reported, never selected on
+
+
+def positions(index: DatasetIndex, subset: str) -> np.ndarray:
+    return np.array([i for i, s in enumerate(index.samples) if s.subset == subset], dtype=np.int64)
 
 
 def split_dataset(index: DatasetIndex, val_fraction: float, seed: int) -> Split:
-    """Use `val/` when present; otherwise a stratified split of train that never splits a duplicate group.
+    """A stratified split of the `train/` photos that never splits a duplicate group; `val/` is the test set.
 
     Photos are grouped by content hash. Each class's groups are shuffled with `seed`; about
     `val_fraction` of the groups (at least one, when a class has two or more) go to validation, where each
-    photo appears once. All copies of the other groups stay in train.
+    photo appears once. All copies of the other groups stay in train. The photos of `val/` (when present)
+    are never part of either side: selecting epochs or trials on them would make their score optimistic.
     """
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
     samples = index.samples
-    if index.has_val:
-        train = [i for i, s in enumerate(samples) if s.subset == "train"]
-        val = [i for i, s in enumerate(samples) if s.subset == "val"]
-        return Split(np.array(train, dtype=np.int64), np.array(val, dtype=np.int64), 0)
-
     groups: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
-        groups[s.digest].append(i)
+        if s.subset == "train":
+            groups[s.digest].append(i)
     by_class: dict[int, list[str]] = defaultdict(list)
     for digest, members in groups.items():
         by_class[samples[members[0]].label].append(digest)
@@ -165,4 +168,5 @@ def split_dataset(index: DatasetIndex, val_fraction: float, seed: int) -> Split:
             dropped += len(groups[digest]) - 1
         for digest in digests[n_val:]:
             train.extend(groups[digest])
-    return Split(np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64), dropped)
+    return Split(np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64), dropped,
+                 positions(index, "val"))

@@ -13,6 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from garbage_hpo.pipeline import Prepared, TrainResult, runs_dir, train, validate_config
+from garbage_hpo.selection.cv import CVResult
+from garbage_hpo.selection.folds import cv_folds_setting
+from garbage_hpo.selection.probe import ProbeResult
+from garbage_hpo.selection.run import run_cv
+from garbage_hpo.stats import wilson
 from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
@@ -26,8 +31,9 @@ from garbage_hpo.sweep.recovery import (
 from garbage_hpo.sweep.report import best_trials, finish_parent
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.stop import GracefulStop
-from garbage_hpo.sweep.strategies import make_pruner, make_sampler
+from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
+from garbage_hpo.sweep.verdict import log_probe, summary_text
 from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten
 from garbage_hpo.training.loop import EpochResult
 
@@ -97,10 +103,13 @@ class Sweep:
         check_against_config(space, cfg)
         validate_config(cfg)
         self.sampler = make_sampler(str(cfg.sweep.sampler), int(cfg.seed), space, self.multi)
+        self.cv_folds = cv_folds_setting(cfg)
         self.pruner = make_pruner(str(cfg.sweep.pruner), int(cfg.train.epochs) + int(cfg.finetune.epochs),
                                   int(cfg.sweep.pruner_startup_trials), cfg.sweep.pruner_warmup_epochs)
+        self.probe: ProbeResult | None = None
         if not cfg.sweep.verbose:  # one line per trial instead of one per epoch
             logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
+            logging.getLogger("garbage_hpo.selection").setLevel(logging.WARNING)
             optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     # -- study --------------------------------------------------------------------------------------------
@@ -149,6 +158,7 @@ class Sweep:
                 log.info("closed %d sweep run(s) of this study left open by processes that were killed", closed)
             self.parent.log_params(flatten(OmegaConf.to_container(self.cfg, resolve=True)))
             self.parent.log_artifact(self.space.source)
+            self.probe = log_probe(self.cfg, self.prepared, self.parent)
             optimize_start = time.perf_counter()
             if done < target:
                 study.optimize(
@@ -186,6 +196,10 @@ class Sweep:
         start = time.perf_counter()
         trial.set_user_attr("worker", worker_id())
         sampled = self.space.sample(trial)
+        duplicate = earlier_duplicate(trial)
+        if duplicate is not None:  # never train a point twice: Optuna records it PRUNED, no MLflow run
+            trial.set_user_attr("duplicate_of", duplicate)
+            raise optuna.TrialPruned(f"duplicate of trial {duplicate}")
         assert self.parent is not None
         tracker = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
@@ -200,8 +214,7 @@ class Sweep:
             validate_config(cfg)
             tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
             prepared = self.prepared.get(cfg)
-            result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial),
-                           save_checkpoint=bool(cfg.sweep.save_checkpoints), plots=bool(cfg.sweep.trial_plots))
+            result = self._train(trial, cfg, prepared, tracker)
             values = self._values(prepared, result)
             for goal, value in zip(self.goals, values, strict=True):
                 trial.set_user_attr(goal.metric, value)
@@ -223,6 +236,34 @@ class Sweep:
             self._record_failure(tracker, trial, err)
             raise
 
+    def _train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared,
+               tracker: Tracker) -> TrainResult | CVResult:
+        """One split (per-epoch pruning) or k folds (per-fold pruning); the trial keeps how it was measured."""
+        if cv_folds_setting(cfg) > 1:
+            cv = run_cv(cfg, prepared, tracker, on_epoch=self._cv_pruning_hook(trial))
+            for key, value in cv.record().items():
+                trial.set_user_attr(key, value)
+            return cv
+        result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial), evaluate_test=False,
+                       save_checkpoint=bool(cfg.sweep.save_checkpoints), plots=bool(cfg.sweep.trial_plots))
+        ci = wilson(round(result.val_acc * len(prepared.split.val)), len(prepared.split.val))
+        for key, value in {"cv_folds": 1, "val_n": len(prepared.split.val), "val_ci95_low": ci.low,
+                           "val_ci95_high": ci.high, "refit_epochs": result.best_epoch,
+                           "best_stage": result.best_stage}.items():
+            trial.set_user_attr(key, value)
+        return result
+
+    def _cv_pruning_hook(self, trial: optuna.Trial):
+        def hook(epoch: int, partial: CVResult) -> None:  # the fold-mean accuracy of this epoch
+            self.stop.check()
+            if self.multi:
+                return
+            trial.report(float(partial.mean_curve[-1]), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(str(epoch))
+
+        return hook
+
     def _pruning_hook(self, trial: optuna.Trial):
         def hook(result: EpochResult) -> None:
             self.stop.check()
@@ -234,7 +275,7 @@ class Sweep:
 
         return hook
 
-    def _values(self, prepared: Prepared, result: TrainResult) -> list[float]:
+    def _values(self, prepared: Prepared, result: TrainResult | CVResult) -> list[float]:
         values = {"val_acc": result.val_acc, "val_top5": result.val_top5, "val_loss": result.val_loss}
         if any(g.metric in ("latency_ms", "params_m") for g in self.goals):
             spec = prepared.spec
@@ -266,6 +307,8 @@ class Sweep:
             if trial.state == TrialState.PRUNED:
                 last = max(trial.intermediate_values) if trial.intermediate_values else 0
                 value = f"pruned at epoch {last}"
+                if "duplicate_of" in trial.user_attrs:
+                    value = f"skipped: the same parameters as trial {trial.user_attrs['duplicate_of']}"
         best = best_trials(study)
         best_text = ""
         if best and not self.multi:
@@ -282,19 +325,8 @@ class Sweep:
             study.stop()
 
     def summary(self, study: optuna.Study) -> str:
-        best = best_trials(study)
-        elapsed = time.perf_counter() - self.started
-        if not best:
-            return f"sweep {self.study_name}: no completed trial ({elapsed:.0f}s)"
-        if self.multi:
-            lines = [f"sweep {self.study_name}: Pareto front of {len(best)} trials ({elapsed:.0f}s)"]
-            lines += [f"  #{t.number}: " + ", ".join(f"{g.metric}={v:.4g}" for g, v in zip(self.goals, t.values,
-                                                                                       strict=True))
-                      + f"  {t.params}" for t in best]
-            return "\n".join(lines)
-        t = best[0]
-        return (f"sweep {self.study_name}: best {self.goals[0].metric}={t.value:.4f} in trial #{t.number} "
-                f"(MLflow run {t.user_attrs.get('mlflow_run_id')}) params {t.params} ({elapsed:.0f}s)")
+        return summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
+                            time.perf_counter() - self.started)
 
 
 def space_path(cfg: DictConfig, project_root: Path) -> Path:

@@ -18,6 +18,7 @@ from optuna.trial import TrialState  # noqa: E402
 from garbage_hpo.tracking import Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
+SELECTION_COLUMNS = ("cv_", "fold_acc.", "refit_epochs", "val_n", "val_ci95")
 
 
 def _save(ax_or_axes, path: Path) -> Path | None:
@@ -65,6 +66,9 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     out.mkdir(parents=True, exist_ok=True)
     table = study.trials_dataframe(attrs=("number", "values", "params", "state", "duration", "user_attrs",
                                           "datetime_start", "datetime_complete"))
+    # how each trial was measured, under the names its MLflow run uses (cv_mean, cv_std, fold_acc.0, ...)
+    table = table.rename(columns={c: c.removeprefix("user_attrs_") for c in table.columns
+                                  if c.removeprefix("user_attrs_").startswith(SELECTION_COLUMNS)})
     table.to_csv(out / "trials.csv", index=False)
     parent.log_artifact(out / "trials.csv")
     for path in plots(study, metric_names, out):
@@ -81,8 +85,8 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         if best_run_id:  # the best trial's final metrics become the parent's own, for side-by-side comparison
             own = {k: v for k, v in parent.client.get_run(best_run_id).data.metrics.items()
                    if k.startswith(("final_", "category_acc.", "class_acc.")) or k == "best_epoch"}
-        parent.log_metrics(own | {f"best_{metric_names[0]}": trial.values[0], "best_trial_number": trial.number},
-                           flush=True)
+        parent.log_metrics(own | best_selection(trial) | {f"best_{metric_names[0]}": trial.values[0],
+                                                          "best_trial_number": trial.number}, flush=True)
         parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
         parent.set_tags({"garbage_hpo.best_trial": trial.number,
                          "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
@@ -90,6 +94,15 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
             best_confusion_png(parent, best_run_id, trial.number, out)
     else:
         parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+
+
+def best_selection(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+    """The winner's CV figures (`best_cv_mean`, `best_cv_std`, its interval, `best_refit_epochs`)."""
+    attrs = trial.user_attrs
+    names = {"cv_mean": "best_cv_mean", "cv_std": "best_cv_std", "cv_ci95_low": "best_cv_ci95_low",
+             "cv_ci95_high": "best_cv_ci95_high", "cv_folds": "best_cv_folds", "refit_epochs": "best_refit_epochs",
+             "val_ci95_low": "best_val_ci95_low", "val_ci95_high": "best_val_ci95_high", "val_n": "best_val_n"}
+    return {new: float(attrs[old]) for old, new in names.items() if isinstance(attrs.get(old), int | float)}
 
 
 def best_confusion_png(parent: Tracker, run_id: str, number: int, out: Path) -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
 
 from garbage_hpo.sweep.space import SearchSpace
 
@@ -16,7 +21,78 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes", "nsga2")
 PRUNERS = ("median", "hyperband", "none")
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number`: distinct per trial, the same for the same (seed, number)."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+class PerTrialSeeded(optuna.samplers.BaseSampler):
+    """A sampler whose random state is a function of (seed, trial number), not of the process.
+
+    A seeded sampler's RNG starts at the same state in every process: two workers on one study, or a sweep
+    continued in a new invocation, then draw the same random points again (issue: parallel and resumed
+    sweeps repeated trials). Trial numbers are unique in a study, so seeding each trial from its number gives
+    every worker and invocation different draws, while one uninterrupted sweep stays reproducible. The
+    wrapped samplers keep no state between trials that matters (TPE, random, grid, CMA-ES and NSGA-II read
+    the study's history from the storage), so a fresh one per trial loses nothing.
+    """
+
+    def __init__(self, factory: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self.factory = factory
+        self.seed = seed
+        self.inner = factory(seed)
+        self.inner_number: int | None = None
+
+    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        if trial.number != self.inner_number:
+            self.inner = self.factory(trial_seed(self.seed, trial.number))
+            self.inner_number = trial.number
+        return self.inner
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: list[float] | None) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+def earlier_duplicate(trial: optuna.Trial) -> int | None:
+    """The number of an earlier trial that already tried (or is trying) exactly these parameters, if any.
+
+    Two workers that enqueue the same first trial at the same moment both get it; a categorical space can
+    be drawn twice. A trial that repeats a point is skipped instead of re-run; retries of failed or
+    interrupted trials repeat a FAILED one, which does not count."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    for other in trial.study.get_trials(deepcopy=False, states=states):
+        if other.number < trial.number and other.params == trial.params and "duplicate_of" not in other.user_attrs:
+            return other.number
+    return None
+
+
 def make_sampler(name: str, seed: int, space: SearchSpace, multi_objective: bool) -> optuna.samplers.BaseSampler:
+    if name not in SAMPLERS:
+        raise ValueError(f"sweep.sampler={name!r}: choose one of {SAMPLERS}")
+    if name == "cmaes" and multi_objective:
+        raise ValueError("sweep.sampler=cmaes cannot optimise several objectives; use nsga2 or tpe")
+    return PerTrialSeeded(lambda trial_seed_: _sampler(name, trial_seed_, space), seed)
+
+
+def _sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     if name == "random":
@@ -24,14 +100,10 @@ def make_sampler(name: str, seed: int, space: SearchSpace, multi_objective: bool
     if name == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if name == "cmaes":
-        if multi_objective:
-            raise ValueError("sweep.sampler=cmaes cannot optimise several objectives; use nsga2 or tpe")
         # CMA-ES handles the numeric entries; categorical ones fall back to seeded random sampling
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
                                             independent_sampler=optuna.samplers.RandomSampler(seed=seed))
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise ValueError(f"sweep.sampler={name!r}: choose one of {SAMPLERS}")
+    return optuna.samplers.NSGAIISampler(seed=seed)
 
 
 def make_pruner(name: str, max_epochs: int, startup_trials: int = 5, warmup_epochs: int | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import mindspore as ms
@@ -75,7 +75,7 @@ class MaskedLoss(nn.Cell):
 
 @dataclass
 class _Compiled:
-    classifier: Classifier
+    classifier: nn.Cell
     step: nn.Cell
     optimizer: nn.Optimizer
     initial_state: dict[str, np.ndarray]  # optimizer state as created, restored before each reuse
@@ -101,15 +101,19 @@ class CompiledSteps:
     def acquire(self, spec: HeadSpec, cfg: StageConfig, batch: int, lrs: np.ndarray) -> tuple[Classifier, nn.Cell]:
         """A classifier with freshly initialised weights (from the global seed) and its training step."""
         fresh = Classifier(replace(spec, dropout=0.0))  # the trial's initial weights, under ms.set_seed
-        key = self.key(spec, cfg.optimizer, batch, len(lrs))
+        return self.acquire_cell(self.key(spec, cfg.optimizer, batch, len(lrs)), fresh, MaskedLoss, cfg.optimizer,
+                                 lrs)
+
+    def acquire_cell(self, key: str, fresh: nn.Cell, loss: Callable[[nn.Cell], nn.Cell], optimizer: dict,
+                     lrs: np.ndarray) -> tuple[nn.Cell, nn.Cell]:
+        """`fresh`'s initial weights in the compiled step of `key` (built around `loss(fresh)` if new)."""
         entry = self._entries.get(key)
         if entry is None:
-            optimizer = build_optimizer(params=fresh.trainable_params(), lrs=lrs, **cfg.optimizer)
-            step = nn.TrainOneStepCell(MaskedLoss(fresh), optimizer)
+            opt = build_optimizer(params=fresh.trainable_params(), lrs=lrs, **optimizer)
+            step = nn.TrainOneStepCell(loss(fresh), opt)
             own = {id(p) for p in fresh.get_parameters()}
-            state = {p.name: p.asnumpy().copy() for p in optimizer.get_parameters() if id(p) not in own}
-            entry = _Compiled(fresh, step, optimizer, state)
-            self._entries[key] = entry
+            state = {p.name: p.asnumpy().copy() for p in opt.get_parameters() if id(p) not in own}
+            self._entries[key] = _Compiled(fresh, step, opt, state)
             self.builds += 1
             if len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
@@ -121,7 +125,7 @@ class CompiledSteps:
             if param.name == "learning_rate":
                 param.set_data(ms.Tensor(lrs))
             elif param.name == "momentum":
-                param.set_data(ms.Tensor(np.float32(cfg.optimizer.get("momentum", MOMENTUM_DEFAULT))))
+                param.set_data(ms.Tensor(np.float32(optimizer.get("momentum", MOMENTUM_DEFAULT))))
             elif param.name in entry.initial_state:
                 param.set_data(ms.Tensor(entry.initial_state[param.name]))
         return entry.classifier, entry.step
@@ -133,7 +137,10 @@ COMPILED_STEPS = CompiledSteps()
 def train_head(
     spec: HeadSpec, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
     cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None, steps: CompiledSteps = COMPILED_STEPS,
+    stop_after: int | None = None,
 ) -> tuple[Classifier, StageResult]:
+    """Train the head; with `stop_after=E` run the schedule of `cfg.epochs` but stop after epoch E and keep
+    that epoch's weights (a refit: the epoch count was chosen by cross-validation, `x_val` may be empty)."""
     batch = effective_batch_size(cfg.batch_size, len(x_train))
     steps_per_epoch = len(x_train) // batch
     lrs = lr_schedule(total_steps=steps_per_epoch * cfg.epochs, **cfg.schedule)
@@ -142,7 +149,7 @@ def train_head(
     targets = (np.eye(k, dtype=np.float32)[y_train] * (1 - cfg.label_smoothing) + cfg.label_smoothing / k)
     targets = targets.astype(np.float32)
     keep = 1.0 - spec.dropout
-    x_val_t = ms.Tensor(x_val)
+    x_val_t = ms.Tensor(x_val) if len(x_val) else None
 
     def batches(epoch: int):
         # a whole epoch gathered and drawn at once (the same values, step by step, as drawing per step):
@@ -160,10 +167,14 @@ def train_head(
             yield xs[i], masks[i], ts[i]
 
     def evaluate() -> Evaluation:
+        if not len(y_val):
+            return Evaluation(0.0, 0.0, 0.0, 0)
         return evaluate_scores(classifier(x_val_t).asnumpy(), y_val)
 
+    epochs = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
     result = run_epochs(stage="head", net=classifier, train_step=step, batches=batches, evaluate=evaluate,
-                        lrs=lrs, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, on_epoch=on_epoch)
+                        lrs=lrs, steps_per_epoch=steps_per_epoch, epochs=epochs, on_epoch=on_epoch,
+                        keep_best=stop_after is None)
     if result.best_state:
         restore(classifier, result.best_state)
     classifier.set_train(False)

@@ -68,8 +68,10 @@ def run_epochs(
     step_offset: int = 0,
     on_epoch: EpochCallback | None = None,
     train_mode: Callable[[], None] | None = None,
+    keep_best: bool = True,
 ) -> StageResult:
-    """Train `epochs` epochs; `batches(epoch)` yields the step's inputs; keeps the best val_acc epoch's parameters."""
+    """Train `epochs` epochs; `batches(epoch)` yields the step's inputs; keeps the best val_acc epoch's parameters
+    (`keep_best=False`: the last epoch's, for a refit that has no validation photos to choose by)."""
     result = StageResult()
     best_acc = -1.0
     for epoch in range(1, epochs + 1):
@@ -90,7 +92,7 @@ def run_epochs(
         record = EpochResult(stage, epoch, step_offset + epoch, float(np.mean(losses)), lr, val,
                              time.perf_counter() - start)
         result.history.append(record)
-        if val.accuracy > best_acc:
+        if val.accuracy > best_acc or not keep_best:
             best_acc = val.accuracy
             result.best_epoch = epoch
             result.best_state = snapshot(net)

@@ -1,0 +1,105 @@
+"""The peer probe: scikit-learn's LogisticRegression on the same cached last-layer features, standardized.
+
+It is measured exactly as a sweep trial is: on the same folds (or the same single split), each distinct
+validation photo once, with C chosen on those folds as a sweep chooses its trial. A sweep whose best trial
+does not beat it has found nothing a linear model could not. Results are cached on disk by the content
+of the features, the folds and the C grid, so a sweep computes it once per feature set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from garbage_hpo.selection.folds import Fold, folds_fingerprint
+from garbage_hpo.stats import describe_folds, summarize_folds
+
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+PROBE_FORMAT = 1
+
+
+@dataclass
+class ProbeResult:
+    cv_acc: float
+    cv_std: float
+    folds: int
+    C: float
+    fold_acc: list[float]
+    n: int  # validation photos over all folds
+    grid: dict[str, float]  # C -> fold-mean accuracy
+    seconds: float
+    from_cache: bool = False
+
+    def headline(self) -> dict:
+        """The CLI's last JSON line."""
+        return {"cv_acc": self.cv_acc, "cv_std": self.cv_std, "folds": self.folds, "C": self.C}
+
+    def describe(self) -> str:
+        return f"probe cv_acc {describe_folds(summarize_folds(self.fold_acc), self.n)}, C={self.C:g}"
+
+
+def fold_scores(x: np.ndarray, y: np.ndarray, fold: Fold, grid: tuple[float, ...]) -> list[float]:
+    """Accuracy on the fold's validation photos for each C (standardized with the fold's training photos)."""
+    scaler = StandardScaler().fit(x[fold.train])
+    x_train, x_val = scaler.transform(x[fold.train]), scaler.transform(x[fold.val])
+    model = LogisticRegression(max_iter=2000, warm_start=True)  # each C starts from the last C's solution
+    out = []
+    for c in sorted(grid):
+        model.set_params(C=c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x_train, y[fold.train])
+        out.append(float((model.predict(x_val) == y[fold.val]).mean()))
+    return out
+
+
+def run_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], grid: tuple[float, ...] = C_GRID) -> ProbeResult:
+    start = time.perf_counter()
+    table = np.array([fold_scores(x, y, fold, grid) for fold in folds])  # (folds, C values)
+    means = table.mean(axis=0)
+    best = int(np.argmax(means))  # the smallest C of ties: the most regularized
+    summary = summarize_folds(table[:, best])
+    cs = sorted(grid)
+    by_c = {f"{c:g}": float(m) for c, m in zip(cs, means, strict=True)}
+    return ProbeResult(summary.mean, summary.std, len(folds), cs[best], [float(v) for v in table[:, best]],
+                       int(sum(len(f.val) for f in folds)), by_c, time.perf_counter() - start)
+
+
+def probe_key(x: np.ndarray, y: np.ndarray, folds: list[Fold], grid: tuple[float, ...]) -> str:
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(x).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    digest.update(json.dumps([PROBE_FORMAT, folds_fingerprint(folds), sorted(grid), sklearn.__version__]).encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Path,
+                 grid: tuple[float, ...] = C_GRID) -> ProbeResult:
+    path = cache_dir / f"{probe_key(x, y, folds, grid)}.json"
+    if path.is_file():
+        return ProbeResult(**(json.loads(path.read_text(encoding="utf-8")) | {"from_cache": True}))
+    result = run_probe(x, y, folds, grid)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{time.time_ns()}.tmp")  # several workers may compute it at once
+    tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
+    tmp.replace(path)
+    return result
+
+
+def probe_for(cfg, prepared) -> ProbeResult:
+    """The probe on the config's data and folds (mean-pooled last-layer features, as the default head sees)."""
+    from garbage_hpo.pipeline import runs_dir
+    from garbage_hpo.selection.run import folds_for
+
+    folds = folds_for(cfg, prepared)
+    return cached_probe(prepared.features.mean, prepared.labels, folds, runs_dir(cfg) / "cache" / "probe")

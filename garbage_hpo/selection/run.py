@@ -1,0 +1,117 @@
+"""Cross-validated training as a tracked run, the refit on every training photo, and the test-set report.
+
+Used by `python -m garbage_hpo.train sweep.cv_folds=k` (CV, then refit, then the test set once), by sweep
+trials (CV only) and by `make reproduce-best` (CV again, then refit, export and register).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from garbage_hpo.data.dataset import positions
+from garbage_hpo.models.head import Head
+from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.pipeline import Prepared, head_spec, run_tags, runs_dir, save_model, stage_configs
+from garbage_hpo.selection.cv import CVResult, FoldCallback, cross_validate, refit_head
+from garbage_hpo.selection.folds import Fold, cv_folds_setting, selection_folds
+from garbage_hpo.stats import wilson
+from garbage_hpo.tracking import Tracker, flatten
+from garbage_hpo.training.loop import restore
+
+log = logging.getLogger("garbage_hpo.selection")
+
+
+def folds_for(cfg: DictConfig, prepared: Prepared) -> list[Fold]:
+    return selection_folds(prepared.index, prepared.split, cv_folds_setting(cfg), int(cfg.data.split_seed))
+
+
+def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
+           on_epoch: FoldCallback | None = None) -> CVResult:
+    """The configuration's CV value; logs params, tags, the fold-mean curve (`cv_val_acc` per epoch),
+    `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`."""
+    head_cfg, _ = stage_configs(cfg)
+    spec = head_spec(cfg, prepared.index.num_classes, prepared.features.mean.shape[1])
+    folds = folds_for(cfg, prepared)
+    if tracker is not None:
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        tracker.set_tags(run_tags(cfg, prepared) | {"garbage_hpo.selection": f"{len(folds)}-fold CV"})
+        out = default_out_dir(cfg, tracker)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+        tracker.log_artifact(out / "config.yaml")  # what `make reproduce-best` re-trains from
+
+    def progress(epoch: int, partial: CVResult) -> None:
+        accs = partial.curves[:, -1]
+        log.info("epoch %d: fold-mean val_acc %.4f (folds %s)", epoch, accs.mean(), " ".join(f"{a:.3f}" for a in accs))
+        if on_epoch is not None:
+            on_epoch(epoch, partial)
+
+    result = cross_validate(spec, prepared.features.pooled(spec.reduction), prepared.labels, folds, head_cfg,
+                            int(cfg.seed), progress)
+    if tracker is not None:
+        for epoch, value in enumerate(result.mean_curve, start=1):
+            tracker.log_metrics({"cv_val_acc": float(value)}, step=epoch)
+        tracker.log_metrics(result.record() | {"train_seconds": result.seconds}, step=result.refit_epochs,
+                            flush=True)
+    return result
+
+
+@dataclass
+class Refit:
+    net: MobileNetV2
+    checkpoint: Path
+    train_images: int
+    epochs: int
+    test: dict[str, float]  # test_acc, test_n, ... when the data has a val/ folder, else empty
+
+
+def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
+    """Train the configuration's head on every usable `train/` photo for `epochs` epochs and save the whole
+    network with a model card recording `train_images` and `selection`; score the test set once."""
+    head_cfg, _ = stage_configs(cfg)
+    spec = head_spec(cfg, prepared.index.num_classes, prepared.features.mean.shape[1])
+    pooled = prepared.features.pooled(spec.reduction)
+    everything = positions(prepared.index, "train")
+    start = time.perf_counter()
+    classifier = refit_head(spec, pooled, prepared.labels, everything, head_cfg, int(cfg.seed), epochs)
+    log.info("refit on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
+             time.perf_counter() - start)
+    test = test_report(classifier(ms.Tensor(pooled[prepared.split.test])).asnumpy(),
+                       prepared.labels[prepared.split.test]) if len(prepared.split.test) else {}
+    from garbage_hpo.models.factory import build_backbone
+
+    net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
+    restore(net.head, {name: p.asnumpy() for name, p in classifier.parameters_and_names()})
+    net.set_train(False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    card = {"train_images": len(everything), "selection": selection | {"refit_epochs": epochs}}
+    if test:
+        card["test"] = test
+    checkpoint = save_model(net, out_dir, cfg, prepared, spec, card)
+    return Refit(net, checkpoint, len(everything), epochs, test)
+
+
+def test_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy on the test set (val/) with its photo count and Wilson interval."""
+    correct = int((scores.argmax(axis=1) == labels).sum())
+    n = len(labels)
+    ci = wilson(correct, n)
+    return {"test_acc": correct / n if n else 0.0, "test_n": n, "test_correct": correct,
+            "test_ci95_low": ci.low, "test_ci95_high": ci.high}
+
+
+def selection_record(cv: CVResult, trial: int | None = None, study: str | None = None) -> dict:
+    s = cv.summary
+    return {"cv_folds": s.k, "cv_mean": s.mean, "cv_std": s.std, "ci95": s.ci95.as_list(),
+            "refit_epochs": cv.refit_epochs, "n": cv.n, "trial": trial, "study": study}
+
+
+def default_out_dir(cfg: DictConfig, tracker: Tracker | None) -> Path:
+    return runs_dir(cfg) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))

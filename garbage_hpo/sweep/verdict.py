@@ -1,0 +1,81 @@
+"""What won, by how much, how sure: the peer probe on the parent run and the sweep's closing summary."""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+from omegaconf import DictConfig
+
+from garbage_hpo.selection.probe import ProbeResult
+from garbage_hpo.stats import FoldSummary, describe_folds, describe_split, newcombe_difference, paired_difference
+from garbage_hpo.sweep.report import best_trials
+from garbage_hpo.tracking import Tracker
+
+log = logging.getLogger("garbage_hpo.sweep")
+
+
+def log_probe(cfg: DictConfig, prepared_cache, parent: Tracker) -> ProbeResult | None:
+    """The LogisticRegression probe on the base config's features and the sweep's folds (cached on disk);
+    `probe_cv_acc` etc. on the parent run. `sweep.probe=false` skips it."""
+    if not cfg.sweep.get("probe", True):
+        return None
+    from garbage_hpo.selection.probe import probe_for
+
+    probe = probe_for(cfg, prepared_cache.get(cfg))
+    parent.log_metrics({"probe_cv_acc": probe.cv_acc, "probe_cv_std": probe.cv_std, "probe_C": probe.C,
+                        "probe_folds": probe.folds, "probe_n": probe.n}, flush=True)
+    print(f"peer {probe.describe()}{' (cached)' if probe.from_cache else f' ({probe.seconds:.1f}s)'}", flush=True)
+    return probe
+
+
+def fold_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
+    k = int(trial.user_attrs.get("cv_folds", 1))
+    return [float(trial.user_attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in trial.user_attrs]
+
+
+def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
+    attrs = trial.user_attrs
+    folds = fold_accuracies(trial)
+    if len(folds) > 1:
+        from garbage_hpo.stats import summarize_folds
+
+        text = describe_folds(summarize_folds(folds), int(attrs.get("cv_n", 0)))
+        return f"{len(folds)}-fold CV mean {text}, refit_epochs {attrs.get('refit_epochs')}"
+    if "val_n" in attrs:
+        return f"one split {describe_split(float(trial.values[0]), int(attrs['val_n']))}"
+    return f"{trial.values[0]:.4f}"
+
+
+def versus_probe(trial: optuna.trial.FrozenTrial, probe: ProbeResult) -> str:
+    folds = fold_accuracies(trial)
+    value = float(trial.values[0])
+    if len(folds) > 1 and len(folds) == len(probe.fold_acc):
+        diff: FoldSummary = paired_difference(folds, probe.fold_acc)
+        low, high, how = diff.ci95.low, diff.ci95.high, f"paired over the same {diff.k} folds"
+    else:
+        n = int(trial.user_attrs.get("val_n", probe.n))
+        interval = newcombe_difference(value, n, probe.cv_acc, probe.n)
+        low, high, how = interval.low, interval.high, "one split, Newcombe interval"
+    word = "beats" if low > 0 else "trails" if high < 0 else "is level with (the interval holds 0)"
+    return (f"best {word} the probe: {100 * (value - probe.cv_acc):+.2f} pp "
+            f"(95% CI [{100 * low:+.2f}, {100 * high:+.2f}] pp, {how})")
+
+
+def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: ProbeResult | None,
+                 elapsed: float) -> str:
+    best = best_trials(study)
+    if not best:
+        return f"sweep {name}: no completed trial ({elapsed:.0f}s)"
+    if len(metrics) > 1:
+        lines = [f"sweep {name}: Pareto front of {len(best)} trials ({elapsed:.0f}s)"]
+        lines += [f"  #{t.number}: " + ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, t.values, strict=True))
+                  + f"  {t.params}" for t in best]
+        return "\n".join(lines)
+    t = best[0]
+    lines = [f"sweep {name}: best {metrics[0]} in trial #{t.number} (MLflow run {t.user_attrs.get('mlflow_run_id')}) "
+             f"params {t.params} ({elapsed:.0f}s)",
+             f"  {metrics[0]}: {describe_trial_value(t)}"]
+    if probe is not None and metrics[0] == "val_acc":
+        lines += [f"  peer {probe.describe()}", f"  {versus_probe(t, probe)}"]
+    return "\n".join(lines)
