@@ -42,11 +42,13 @@ sweep:
 worker: sweep
 
 # An MLflow tracking server for several workers: make mlflow-server BACKEND=postgresql://user@db/mlflow
+# It has no authentication: it listens on 127.0.0.1 unless HOST=... (see README, "Scaling out").
 BACKEND ?= sqlite:///$(CURDIR)/runs/mlflow.db
 ARTIFACTS ?= $(CURDIR)/runs/mlartifacts-server
+HOST ?= 127.0.0.1
 mlflow-server:
 	$(VENV)/bin/mlflow server --backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS) \
-		--host 0.0.0.0 --port $(UI_PORT)
+		--host $(HOST) --port $(UI_PORT)
 
 # Re-train the best sweep trial (of EXPERIMENT, default: of every study), export it, register it; exit 1 if it
 # does not reproduce within tolerance.

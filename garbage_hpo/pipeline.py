@@ -111,11 +111,13 @@ def prepare(cfg: DictConfig) -> Prepared:
         raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
     leaks = index.train_val_duplicates()
     if leaks:
-        log.warning("data: %d photos of %s/val are exact copies of train photos; validation accuracy is inflated "
+        log.warning("data: %d photos of %s/val are exact copies of train photos; the test accuracy is inflated "
                     "(python -m garbage_hpo.data check data.root=%s lists them)", leaks, root, root)
     split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
-    log.info("data: %s%s, %d classes, %d train / %d val images, %d skipped", root, " (DEMO)" if index.is_demo else "",
-             index.num_classes, len(split.train), len(split.val), len(index.skipped))
+    log.info("data: %s%s, %d classes, %d train / %d val images%s, %d skipped", root,
+             " (DEMO)" if index.is_demo else "", index.num_classes, len(split.train), len(split.val),
+             f" (+ {len(split.test)} test photos in val/, scored once at the end)" if len(split.test) else "",
+             len(index.skipped))
     return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
 
 

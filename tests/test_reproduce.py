@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -79,7 +80,7 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     assert run.data.metrics["cv_mean"] == pytest.approx(best.value) and run.data.metrics["train_images"] == photos
     assert {"model/model.ckpt", "model/model.mindir", "model/model.json"} <= {
         a.path for a in mlflow.list_artifacts(run.info.run_id, "model")}
-    card = json.loads(open(mlflow.download_artifacts(run.info.run_id, "model/model.json"), encoding="utf-8").read())
+    card = json.loads(Path(mlflow.download_artifacts(run.info.run_id, "model/model.json")).read_text(encoding="utf-8"))
     assert card["train_images"] == photos
     selection = card["selection"]
     assert selection["cv_folds"] == 5 and selection["trial"] == best.number

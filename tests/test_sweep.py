@@ -192,7 +192,9 @@ def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, t
     assert "Pareto front" in proc.stdout
     study = optuna.load_study(study_name="width_resolution", storage=f"sqlite:///{runs / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 3 and all(len(t.values) == 3 for t in complete)
+    skipped = [t for t in study.trials if "duplicate_of" in t.user_attrs]  # 4 points: a repeat is skipped
+    assert len(complete) + len(skipped) == 3 and all(len(t.values) == 3 for t in complete)
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == len(complete)
     for t in complete:
         accuracy, latency_ms, params_m = t.values
         assert 0 <= accuracy <= 1 and latency_ms > 0
@@ -239,3 +241,27 @@ def test_per_trial_seeding_gives_workers_different_points_and_one_sweep_the_same
         values.append(trial.suggest_float("x", 0, 1))
         study.tell(trial, values[-1])
     assert len(set(values)) == 4
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("sweep.n_trials=-3", "sweep.n_trials=-3: a whole number, 0 or more"),
+    ("sweep.timeout=-5", "sweep.timeout=-5: seconds, more than 0"),
+    ("sweep.max_failures=-1", "sweep.max_failures=-1: a whole number, 0 or more"),
+    ("sweep.study_name=../../x", "sweep.study_name='../../x': letters, digits"),
+])
+def test_bad_sweep_settings_stop_before_any_study_or_run(runs, tiny_demo, override, message):
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", override, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (runs / "optuna.db").exists() and not (runs.parent / "x").exists()
+
+
+def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs, tiny_demo):
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=0")
+    assert "nothing to do" in proc.stdout
+    run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
+    again = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1")
+    assert "nothing to do: study 'head_depth' has 1 of sweep.n_trials=1 trials done" in again.stdout
+    assert "best val_acc in trial #0" in again.stdout  # the summary is still printed
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
+    assert len([r for r in found if r.data.tags["garbage_hpo.role"] == "sweep"]) == 1

@@ -29,6 +29,7 @@ from garbage_hpo.sweep.recovery import (
     worker_id,
 )
 from garbage_hpo.sweep.report import best_trials, finish_parent
+from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
@@ -89,6 +90,7 @@ class Sweep:
         self.space = space
         self.goals = objectives(cfg)
         self.multi = len(self.goals) > 1
+        check_sweep_settings(cfg)
         self.study_name = str(cfg.sweep.study_name or cfg.sweep.name)
         self.runs = runs_dir(cfg)
         self.tracking_uri = str(cfg.tracking.uri or default_tracking_uri(self.runs))
@@ -145,6 +147,10 @@ class Sweep:
         log.info("study %r in %s: %d of %d trials done%s; MLflow %s", self.study_name,
                  storage_url(self.cfg).split("@")[-1], done, target,
                  f", {lost} left RUNNING by a dead process settled" if lost else "", self.tracking_uri)
+        if done >= target:  # no new parent run for a sweep with nothing left to do
+            print(f"nothing to do: study {self.study_name!r} has {done} of sweep.n_trials={target} trials done; "
+                  "raise sweep.n_trials to run more", flush=True)
+            return study
         self.parent = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
             run_name=f"sweep-{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",

@@ -90,7 +90,7 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
         parent.set_tags({"garbage_hpo.best_trial": trial.number,
                          "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
-        if best_run_id:
+        if best_run_id and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
             best_confusion_png(parent, best_run_id, trial.number, out)
     else:
         parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
