@@ -193,7 +193,7 @@ def test_baseline_cli_prints_the_probe_and_caches_it(runs, tiny_demo):
 def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     proc = run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "sweep.cv_folds=3",
                    "sweep.n_trials=3", "sweep.pruner=none", *TINY)
-    assert "3-fold CV mean" in proc.stdout and "the probe:" in proc.stdout
+    assert "3-fold CV mean" in proc.stdout and "best - probe:" in proc.stdout
     assert "paired over the same 3 folds" in proc.stdout
     study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
-from garbage_hpo.stats import describe_folds, summarize_folds
+from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 PROBE_FORMAT = 1
@@ -45,6 +45,8 @@ class ProbeResult:
         return {"cv_acc": self.cv_acc, "cv_std": self.cv_std, "folds": self.folds, "C": self.C}
 
     def describe(self) -> str:
+        if self.folds == 1:
+            return f"probe val_acc {describe_split(self.cv_acc, self.n)} (one split), C={self.C:g}"
         return f"probe cv_acc {describe_folds(summarize_folds(self.fold_acc), self.n)}, C={self.C:g}"
 
 

@@ -41,7 +41,7 @@ def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
         from garbage_hpo.stats import summarize_folds
 
         text = describe_folds(summarize_folds(folds), int(attrs.get("cv_n", 0)))
-        return f"{len(folds)}-fold CV mean {text}, refit_epochs {attrs.get('refit_epochs')}"
+        return f"{len(folds)}-fold CV mean {text}, refit_epochs {int(attrs.get('refit_epochs', 0))}"
     if "val_n" in attrs:
         return f"one split {describe_split(float(trial.values[0]), int(attrs['val_n']))}"
     return f"{trial.values[0]:.4f}"
@@ -57,9 +57,10 @@ def versus_probe(trial: optuna.trial.FrozenTrial, probe: ProbeResult) -> str:
         n = int(trial.user_attrs.get("val_n", probe.n))
         interval = newcombe_difference(value, n, probe.cv_acc, probe.n)
         low, high, how = interval.low, interval.high, "one split, Newcombe interval"
-    word = "beats" if low > 0 else "trails" if high < 0 else "is level with (the interval holds 0)"
-    return (f"best {word} the probe: {100 * (value - probe.cv_acc):+.2f} pp "
-            f"(95% CI [{100 * low:+.2f}, {100 * high:+.2f}] pp, {how})")
+    verdict = "beats the probe" if low > 0 else "trails the probe" if high < 0 else \
+        "cannot be told apart from the probe (the interval holds 0)"
+    return (f"best - probe: {100 * (value - probe.cv_acc):+.2f} pp (95% CI [{100 * low:+.2f}, {100 * high:+.2f}] pp, "
+            f"{how}): the best trial {verdict}")
 
 
 def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: ProbeResult | None,
