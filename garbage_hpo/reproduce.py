@@ -100,10 +100,9 @@ def warn_if_inputs_changed(original_tags: dict[str, str], new_tags: dict[str, st
 
 def locate(overrides: dict[str, str]):
     """(best or named trial, its MLflow run, tracking URI) from the request's keys."""
-    from mlflow.tracking import MlflowClient
-
     from garbage_hpo.paths import runs_dir
     from garbage_hpo.sweep.best import find_best_trial, find_trial
+    from garbage_hpo.tracking import client_for
 
     storage = overrides.pop("sweep.storage", None) or f"sqlite:///{runs_dir() / 'optuna.db'}"
     uri = tracking_uri(overrides)
@@ -114,7 +113,7 @@ def locate(overrides: dict[str, str]):
         raise ValueError(f"trial={number}: name its study too, experiment=NAME")
     best = find_trial(storage, study_name, int(number)) if number is not None else \
         find_best_trial(storage, study_name)
-    client = MlflowClient(tracking_uri=uri)
+    client = client_for(uri)
     try:
         original = client.get_run(best.run_id)
     except Exception as err:

@@ -6,6 +6,7 @@ parent run and nested trial runs in one process.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import re
@@ -53,8 +54,17 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
     """One client per tracking URI and process: creating one costs about 0.15 s (store setup), once per trial
-    before this cache."""
-    return MlflowClient(tracking_uri=uri)
+    before this cache. A local SQLite store is opened under a file lock: two workers starting together on a
+    new store would otherwise both run MLflow's schema migrations and one crash (alembic)."""
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)  # creates or migrates the schema, one process at a time
+    return client
 
 
 @functools.cache

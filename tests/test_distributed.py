@@ -151,3 +151,4 @@ def test_workers_starting_together_on_a_new_database_all_open_the_storage(databa
     assert not failed and len(opened) == 4
     study = optuna.create_study(storage=opened[0], study_name="race", load_if_exists=True)
     assert optuna.load_study(study_name="race", storage=opened[3]).study_name == study.study_name
+

@@ -103,6 +103,9 @@ def test_evaluate_json_report_and_artifacts(env, tmp_path):
     proc = run_cli("garbage_hpo.evaluate", f"data.root={env['data']}", f"out={out}", "log=true", "--json")
     report = json.loads(_lines(proc)[-1])
     assert report["n"] == 26 * 2 and 0 <= report["accuracy"] <= report["top5"] <= 1
+    assert report["correct"] == round(report["accuracy"] * report["n"])
+    low, high = report["ci95"]  # Wilson interval of correct out of n
+    assert low <= report["accuracy"] <= high and 0 <= low < high <= 1
     assert set(report["per_category"]) == {"recyclable", "dry", "hazardous", "wet"}
     assert len(report["per_class"]) == 26
     correct = sum(round(acc * 2) for acc in report["per_class"].values())  # two photos per class
