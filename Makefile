@@ -61,8 +61,11 @@ bench: $(VENV)/.installed
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m garbage_hpo.bench $(ARGS)
 
+# Browse runs: make ui [STORE=sqlite:////path/to/mlflow.db]; open the experiment links the commands print
+# (they add ?workflowType=machine_learning, MLflow 3's training-runs view)
+STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 ui:
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/runs/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+	$(VENV)/bin/mlflow ui --backend-store-uri $(STORE) --host 127.0.0.1 --port $(UI_PORT)
 
 clean:
 	rm -rf runs/cache runs/hydra runs/models

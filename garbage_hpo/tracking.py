@@ -77,6 +77,25 @@ def git_commit() -> str:
         return "unknown"
 
 
+UI_PORT = 5000  # `make ui`'s default port
+
+
+def ui_link(uri: str, experiment_id: str, run_id: str | None = None) -> str:
+    """Where the MLflow UI shows this experiment's training runs (or one run). MLflow 3 opens an experiment on
+    its GenAI overview unless the URL asks for `workflowType=machine_learning`."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{UI_PORT}"
+    if run_id:
+        return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def ui_hint(uri: str) -> str:
+    """How to open a local store in the UI (`make ui` serves runs/mlflow.db unless STORE= names another)."""
+    if uri.startswith(("http://", "https://")):
+        return ""
+    return f" (start the UI with: make ui STORE={uri})"
+
+
 class Tracker:
     """One MLflow run; metrics are buffered and sent with `log_batch` at most every `flush_seconds`."""
 

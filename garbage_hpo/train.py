@@ -22,7 +22,7 @@ from garbage_hpo.cli import configure_runtime, friendly_errors
 from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
 from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import describe_split
-from garbage_hpo.tracking import Tracker, default_tracking_uri
+from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
 
 log = logging.getLogger("garbage_hpo.train")
 
@@ -48,7 +48,8 @@ def main(cfg: DictConfig) -> float:
             raise
         finally:
             tracker.end(status)
-        print(f"mlflow run {tracker.run_id} in {uri}")
+        print(f"mlflow run {tracker.run_id} in {uri}: {ui_link(uri, tracker.experiment_id, tracker.run_id)}"
+              f"{ui_hint(uri)}")
         return value
 
 

@@ -35,7 +35,7 @@ from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, summary_text
-from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten
+from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten, ui_hint, ui_link
 from garbage_hpo.training.loop import EpochResult
 
 log = logging.getLogger("garbage_hpo.sweep")
@@ -331,8 +331,12 @@ class Sweep:
             study.stop()
 
     def summary(self, study: optuna.Study) -> str:
-        return summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
+        text = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
                             time.perf_counter() - self.started)
+        if self.parent is not None:
+            text += (f"\n  MLflow: {ui_link(self.tracking_uri, self.parent.experiment_id, self.parent.run_id)}"
+                     f"{ui_hint(self.tracking_uri)}")
+        return text
 
 
 def space_path(cfg: DictConfig, project_root: Path) -> Path:
