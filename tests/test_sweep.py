@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from garbage_hpo.pipeline import validate_config
 from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
+from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
 from tests.conftest import REPO, run_cli
 
@@ -34,6 +35,8 @@ def test_experiment_space_is_valid_and_every_sample_composes_a_valid_config(expe
         assert space.question, f"sweeps/{experiment}.yaml states no question"
         check_against_config(space, cfg)
         configs = TrialConfigs(cfg, overrides)
+        check_values(space, configs, validate_config)  # every bound and choice is a legal value
+        check_enqueue(space, cfg)
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         for _ in range(12):
             trial = study.ask()
@@ -265,3 +268,27 @@ def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
     assert len([r for r in found if r.data.tags["garbage_hpo.role"] == "sweep"]) == 1
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("head.dropout: {low: 0.5, high: 1.5}", "entry head.dropout: the value 1.5 is not valid: head.dropout=1.5"),
+    ("schedule.lr_max: {choices: [0.01, 1.0e30]}", "entry schedule.lr_max: value '1.0e30' is a str"),
+])
+def test_search_space_values_outside_a_keys_legal_range_stop_before_trial_0(runs, tiny_demo, tmp_path, entry,
+                                                                            message):
+    space = write(tmp_path, f"""\
+        question: bad bounds
+        params:
+          {entry}
+        """)
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", f"sweep.space={space}",
+                   "sweep.enqueue=[]", check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (runs / "optuna.db").exists()
+
+
+def test_an_enqueued_trial_naming_no_entry_is_refused_with_a_suggestion(runs, tiny_demo):
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.enqueue=[{head.dept:1}]",
+                   check=False)
+    assert proc.returncode == 2 and "sweep.enqueue[0]: 'head.dept' is not an entry" in proc.stderr
+    assert "did you mean 'head.depth'?" in proc.stderr

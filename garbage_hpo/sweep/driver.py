@@ -31,6 +31,7 @@ from garbage_hpo.sweep.recovery import (
 from garbage_hpo.sweep.report import best_trials, finish_parent
 from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
+from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
@@ -104,6 +105,8 @@ class Sweep:
         self.started = time.perf_counter()
         check_against_config(space, cfg)
         validate_config(cfg)
+        check_enqueue(space, cfg)
+        check_values(space, self.configs, validate_config)
         self.sampler = make_sampler(str(cfg.sweep.sampler), int(cfg.seed), space, self.multi)
         self.cv_folds = cv_folds_setting(cfg)
         self.pruner = make_pruner(str(cfg.sweep.pruner), int(cfg.train.epochs) + int(cfg.finetune.epochs),
