@@ -107,3 +107,8 @@ def test_finetune_stage_continues_from_the_head_and_reports_per_epoch(runs, tiny
     best = max(r.val.accuracy for r in seen)
     assert result.val_acc == pytest.approx(best)  # the final model is the best epoch of either stage
     assert result.checkpoint is not None and result.checkpoint.is_file()
+
+
+def test_train_help_prints_the_usage_and_the_cv_option():
+    proc = run_cli("garbage_hpo.train", "--help")
+    assert "python -m garbage_hpo.train sweep.cv_folds=5" in proc.stdout and "$GARBAGE_HPO_RUNS" in proc.stdout
