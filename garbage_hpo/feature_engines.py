@@ -38,6 +38,37 @@ class PooledFeatures(nn.Cell):
         return ops.mean(fmap, axis=(2, 3)), ops.amax(fmap, axis=(2, 3))
 
 
+class AllBlocksPooled(nn.Cell):
+    """Both global poolings of EVERY block of `backbone.features`, concatenated in block order: one pass
+    serves any choice of `features.taps` (taps.py)."""
+
+    def __init__(self, backbone: nn.Cell) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def construct(self, x):
+        means = ()
+        maxes = ()
+        for block in self.backbone.features:
+            x = block(x)
+            means = means + (ops.mean(x, axis=(2, 3)),)
+            maxes = maxes + (ops.amax(x, axis=(2, 3)),)
+        return ops.concat(means, axis=1), ops.concat(maxes, axis=1)
+
+
+def block_channels(backbone: nn.Cell) -> list[int]:
+    """Output channels of each block: the size of its last BatchNorm (every block ends in one)."""
+    return [[p for p in block.get_parameters() if p.name.endswith("gamma")][-1].shape[0]
+            for block in backbone.features]
+
+
+def pooling_cell(spec: BackboneSpec, all_blocks: bool) -> nn.Cell:
+    backbone = build_backbone(spec)
+    net = AllBlocksPooled(backbone) if all_blocks else PooledFeatures(backbone)
+    net.set_train(False)
+    return net
+
+
 def resolve_engine(name: str) -> str:
     if name not in ENGINES:
         raise ValueError(f"data.feature_engine={name!r}: choose one of {ENGINES}")
@@ -48,9 +79,8 @@ def resolve_engine(name: str) -> str:
     return name
 
 
-def mindspore_extractor(spec: BackboneSpec) -> Extractor:
-    net = PooledFeatures(build_backbone(spec))
-    net.set_train(False)
+def mindspore_extractor(spec: BackboneSpec, all_blocks: bool = False) -> Extractor:
+    net = pooling_cell(spec, all_blocks)
 
     def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, mx = net(ms.Tensor(batch))
@@ -59,13 +89,13 @@ def mindspore_extractor(spec: BackboneSpec) -> Extractor:
     return run
 
 
-def export_onnx(spec: BackboneSpec, image_size: int, batch_size: int, path: Path) -> Path:
+def export_onnx(spec: BackboneSpec, image_size: int, batch_size: int, path: Path, all_blocks: bool = False
+                ) -> Path:
     """The MindSpore network, with its loaded weights, written as ONNX (fixed batch: MindSpore's ONNX export
     has no dynamic shapes). Written once per key and reused."""
     if path.is_file():
         return path
-    net = PooledFeatures(build_backbone(spec))
-    net.set_train(False)
+    net = pooling_cell(spec, all_blocks)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
@@ -84,8 +114,9 @@ def onnxruntime_session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def onnxruntime_extractor(spec: BackboneSpec, image_size: int, batch_size: int, onnx_path: Path) -> Extractor:
-    session = onnxruntime_session(export_onnx(spec, image_size, batch_size, onnx_path))
+def onnxruntime_extractor(spec: BackboneSpec, image_size: int, batch_size: int, onnx_path: Path,
+                          all_blocks: bool = False) -> Extractor:
+    session = onnxruntime_session(export_onnx(spec, image_size, batch_size, onnx_path, all_blocks))
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +126,8 @@ def onnxruntime_extractor(spec: BackboneSpec, image_size: int, batch_size: int, 
     return run
 
 
-def make_extractor(engine: str, spec: BackboneSpec, image_size: int, batch_size: int, onnx_path: Path
-                   ) -> Extractor:
+def make_extractor(engine: str, spec: BackboneSpec, image_size: int, batch_size: int, onnx_path: Path,
+                   all_blocks: bool = False) -> Extractor:
     if resolve_engine(engine) == "onnxruntime":
-        return onnxruntime_extractor(spec, image_size, batch_size, onnx_path)
-    return mindspore_extractor(spec)
+        return onnxruntime_extractor(spec, image_size, batch_size, onnx_path, all_blocks)
+    return mindspore_extractor(spec, all_blocks)

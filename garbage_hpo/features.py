@@ -20,8 +20,8 @@ import numpy as np
 
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, preprocess, read_rgb
-from garbage_hpo.feature_engines import make_extractor, resolve_engine
-from garbage_hpo.models.factory import BackboneSpec
+from garbage_hpo.feature_engines import block_channels, make_extractor, resolve_engine
+from garbage_hpo.models.factory import BackboneSpec, new_backbone
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 3
@@ -35,13 +35,17 @@ class FeatureSet:
     failed: dict[int, str] = field(default_factory=dict)  # sample position -> why it could not be decoded
     from_cache: bool = False
     extract_seconds: float = 0.0
+    channels: tuple[int, ...] = ()  # all-block sets (taps.py): each block's width, in column order
 
     def pooled(self, reduction: str) -> np.ndarray:
         return self.mean if reduction == "mean" else self.max
 
 
-def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: str) -> str:
-    payload = {
+def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: str, all_blocks: bool = False,
+              flip: bool = False) -> str:
+    payload: dict = {"blocks": "all"} if all_blocks else {}  # absent by default: existing caches stay valid
+    payload |= {"view": "hflip"} if flip else {}
+    payload |= {
         "format": CACHE_FORMAT,
         "engine": engine,  # engines agree within 1e-4, not bit for bit: a result must not depend on the cache
         "arch": spec.arch,
@@ -55,12 +59,14 @@ def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _load_batch(paths: list[Path], size: int, scaling: str) -> tuple[np.ndarray, list[str | None]]:
+def _load_batch(paths: list[Path], size: int, scaling: str, flip: bool = False
+                ) -> tuple[np.ndarray, list[str | None]]:
     batch = np.zeros((len(paths), 3, size, size), np.float32)
     errors: list[str | None] = []
     for i, path in enumerate(paths):
         try:
-            batch[i] = preprocess(read_rgb(path), size, scaling)
+            image = preprocess(read_rgb(path), size, scaling)
+            batch[i] = image[:, :, ::-1] if flip else image  # (C, H, W): mirrored left to right
             errors.append(None)
         except UnreadableImageError as err:
             errors.append(str(err).split(": ", 1)[-1])
@@ -68,20 +74,23 @@ def _load_batch(paths: list[Path], size: int, scaling: str) -> tuple[np.ndarray,
 
 
 def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, batch_size: int = 32,
-                     engine: str = "mindspore", onnx_path: Path | None = None) -> FeatureSet:
-    """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward."""
+                     engine: str = "mindspore", onnx_path: Path | None = None, all_blocks: bool = False,
+                     flip: bool = False) -> FeatureSet:
+    """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward.
+    `all_blocks`: the pooled outputs of every block, concatenated (`channels` gives each block's width);
+    `flip`: of the horizontally mirrored photos (test-time augmentation, tta.py)."""
     start = time.perf_counter()
-    extract = make_extractor(engine, spec, image_size, batch_size, onnx_path or Path("backbone.onnx"))
+    extract = make_extractor(engine, spec, image_size, batch_size, onnx_path or Path("backbone.onnx"), all_blocks)
     paths = [s.path for s in index.samples]
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     means, maxes, failed = [], [], {}
     scaling = spec.profile.input_scaling
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, chunks[0], image_size, scaling) if chunks else None
+        pending = pool.submit(_load_batch, chunks[0], image_size, scaling, flip) if chunks else None
         for n, chunk in enumerate(chunks):
             batch, errors = pending.result()
             if n + 1 < len(chunks):
-                pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling)
+                pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling, flip)
             if len(chunk) < batch_size:  # pad to the compiled shape: one graph for every batch
                 batch = np.concatenate([batch, np.zeros((batch_size - len(chunk),) + batch.shape[1:], np.float32)])
             mean, mx = extract(batch)
@@ -99,27 +108,32 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
         failed,
         from_cache=False,
         extract_seconds=time.perf_counter() - start,
+        channels=tuple(block_channels(new_backbone(spec.arch, spec.width, spec.profile))) if all_blocks else (),
     )
 
 
 def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, cache_dir: Path,
-                    batch_size: int = 32, engine: str = "auto") -> FeatureSet:
+                    batch_size: int = 32, engine: str = "auto", all_blocks: bool = False, flip: bool = False
+                    ) -> FeatureSet:
     engine = resolve_engine(engine)
-    key = cache_key(index, spec, image_size, engine)
+    key = cache_key(index, spec, image_size, engine, all_blocks, flip)
     path = cache_dir / f"{key}.npz"
     if path.is_file():
         COUNTERS["cache_hits"] += 1
         with np.load(path, allow_pickle=False) as data:
             failed = dict(json.loads(str(data["failed"])))
-            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True)
+            channels = tuple(int(c) for c in data["channels"]) if "channels" in data else ()
+            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True,
+                                  channels=channels)
         log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(features.mean))
         return features
     onnx_path = cache_dir.parent / "onnx" / f"{key}-b{batch_size}-{os.getpid()}.onnx"
-    features = compute_features(index, spec, image_size, batch_size, engine, onnx_path)
+    features = compute_features(index, spec, image_size, batch_size, engine, onnx_path, all_blocks, flip)
     onnx_path.unlink(missing_ok=True)  # only needed while extracting; the features are what is kept
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: workers may share a cache
-    np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())))
+    np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())),
+             channels=np.array(features.channels, np.int64))
     tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
     log.info("features: computed %d images in %.1fs with %s, cached as %s", len(features.mean),
              features.extract_seconds, engine, path.name)

@@ -17,6 +17,7 @@ from typing import Any
 
 import mindspore as ms
 import numpy as np
+from mindspore import nn
 from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_dataset, split_dataset
@@ -36,11 +37,12 @@ from garbage_hpo.models.factory import (
     num_blocks,
     resolve_backbone_spec,
 )
-from garbage_hpo.models.head import Head, HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models.head import HeadSpec
+from garbage_hpo.models.tapped import build_network
 from garbage_hpo.plots import confusion_png
 from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import wilson
+from garbage_hpo.taps import feature_sources, head_inputs, standardizer
 from garbage_hpo.tracking import Tracker, flatten, git_commit
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
@@ -61,6 +63,9 @@ class Prepared:
     image_size: int
     features: FeatureSet
     seconds: float
+    # other feature sets of the same photos, loaded when a config needs them (taps.py): "blocks" (every
+    # block's pooled outputs), "flip" and "blocks-flip" (of the mirrored photos)
+    more_features: dict[str, FeatureSet] = field(default_factory=dict)
 
     @property
     def labels(self) -> np.ndarray:
@@ -157,6 +162,11 @@ def validate_config(cfg: DictConfig) -> None:
     head_spec(cfg, num_classes=2, in_features=8)
     head, ft = stage_configs(cfg)
     cv_folds_setting(cfg)
+    if feature_sources(cfg).tta != "none" and cv_folds_setting(cfg) == 1:
+        raise ValueError("features.tta=flip is measured by cross-validation: set sweep.cv_folds=5 (or another k > 1)")
+    if not feature_sources(cfg).plain and ft.epochs > 0:
+        raise ValueError("features.taps/features.normalize: fine-tuning (finetune.epochs > 0) trains the classic "
+                         "head on the last block; use features.taps=-1 features.normalize=none, or finetune=none")
     stages: list[tuple[str, StageConfig]] = [("", head)]
     if ft.epochs > 0:
         ft.blocks_to_train(num_blocks(str(cfg.model.name)) if str(cfg.model.name) in ARCHITECTURES else 19)
@@ -209,8 +219,12 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     head_cfg, ft_cfg = stage_configs(cfg)
     labels = prepared.labels
     split = prepared.split
-    feats = prepared.features
-    spec = head_spec(cfg, prepared.index.num_classes, feats.mean.shape[1])
+    sources = feature_sources(cfg)
+    pooled = head_inputs(cfg, prepared)
+    scaler = standardizer(sources, pooled[split.train])
+    if scaler is not None:
+        pooled = scaler(pooled)
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
 
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -224,17 +238,16 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(result)
 
-    pooled = feats.pooled(spec.reduction)
     classifier, head_result = train_head(spec, pooled[split.train], labels[split.train], pooled[split.val],
                                          labels[split.val], head_cfg, seed, record)
     history = list(head_result.history)
     best_stage, best = "head", head_result.best
     y_val = labels[split.val]
     val_scores = classifier(ms.Tensor(pooled[split.val])).asnumpy()
-    net: MobileNetV2 | None = None
+    net: nn.Cell | None = None
 
     if ft_cfg.epochs > 0 or save_checkpoint:
-        net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
+        net = build_network(build_backbone(prepared.spec), spec, sources, scaler)
         restore(net.head, head_result.best_state)
         net.set_train(False)
     if ft_cfg.epochs > 0:
@@ -282,7 +295,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     return result
 
 
-def test_scores(prepared: Prepared, test: np.ndarray, net: MobileNetV2 | None, classifier, pooled: np.ndarray,
+def test_scores(prepared: Prepared, test: np.ndarray, net: nn.Cell | None, classifier, pooled: np.ndarray,
                 batch_size: int) -> dict[str, float]:
     """The final model's accuracy on the test photos (val/), with count and interval."""
     from garbage_hpo.selection.run import test_report
@@ -319,12 +332,13 @@ def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
             {"index": c.index, "folder": c.folder, "english": c.english, "chinese": c.chinese, "category": c.category}
             for c in prepared.index.classes
         ],
+        "features": feature_sources(cfg).card(),
         "weights_source": prepared.spec.weights_source,
         "seed": int(cfg.seed),
     }
 
 
-def save_model(net: MobileNetV2, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
+def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
                extra: dict | None = None) -> Path:
     """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
     path = out_dir / "model.ckpt"

@@ -19,10 +19,23 @@ from mindspore import nn
 
 from garbage_hpo.data.images import preprocess, read_rgb, to_rgb
 from garbage_hpo.export import load_mindir
+from garbage_hpo.feature_engines import block_channels
+from garbage_hpo.models.ensemble import EnsembleNet, Member
 from garbage_hpo.models.factory import new_backbone
-from garbage_hpo.models.head import Head, HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.profiles import WeightProfile
+from garbage_hpo.models.tapped import build_network
+from garbage_hpo.taps import FeatureSources
+
+
+def network_for_card(card: dict) -> nn.Cell:
+    """The untrained network a model card describes: classic, tapped/standardized/TTA, or an ensemble."""
+    backbone = new_backbone(card["architecture"], card["width"], WeightProfile(**card["profile"]))
+    if "ensemble" in card:
+        return EnsembleNet(backbone, [Member.from_card(e) for e in card["ensemble"]], block_channels(backbone))
+    sources = FeatureSources(**(card["features"] | {"taps": tuple(card["features"]["taps"])})
+                             ) if "features" in card else None
+    return build_network(backbone, HeadSpec(**card["head"]), sources)
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,7 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, net: MobileNetV2 | nn.GraphCell, card: dict) -> None:
+    def __init__(self, net: nn.Cell, card: dict) -> None:
         self.net = net
         self.card = card
         self.profile = WeightProfile(**card["profile"])
@@ -58,8 +71,7 @@ class Predictor:
             raise ValueError(f"{card_path}: not a valid model card ({err})") from err
         if checkpoint.suffix == ".mindir":
             return cls(load_mindir(checkpoint), card)
-        profile = WeightProfile(**card["profile"])
-        net = MobileNetV2(new_backbone(card["architecture"], card["width"], profile), Head(HeadSpec(**card["head"])))
+        net = network_for_card(card)
         try:
             state = ms.load_checkpoint(str(checkpoint))
         except (ValueError, RuntimeError) as err:

@@ -1,6 +1,6 @@
 """Re-train the best sweep trial and prove it reproduces:
 
-    python -m garbage_hpo.reproduce [experiment=NAME [trial=N]] [tolerance=0.5] [sweep.storage=URL]
+    python -m garbage_hpo.reproduce [experiment=NAME [trial=N]] [tolerance=0.5] [ensemble=K] [sweep.storage=URL]
                                     [tracking.uri=URI] [key=value ...] [--json]
 
 Finds the best completed (not pruned) trial by val_acc, in study NAME or over every study of the Optuna
@@ -14,8 +14,11 @@ saved (model/model.ckpt, model/model.json with train_images and selection), expo
 (model/model.mindir, checked to give the same top-1 on the test photos, else on up to 256 training photos)
 and registered as a new version of the MLflow registered model `garbage-hpo`; the alias `champion` moves to
 it only when the difference is within `tolerance` percentage points and the export agrees. Other key=value
-pairs override the recorded config (e.g. data.root=DIR when the photos moved). Exit code 0: reproduced; 1: not
-reproduced; 2: bad input.
+pairs override the recorded config (e.g. data.root=DIR when the photos moved). ensemble=K (default: the
+recorded sweep.ensemble, 3 for the champion experiment, else 1) also cross-validates the mean probability of
+the study's top K cross-validated head-only trials on the same folds; if that beats the best trial alone, all
+K heads are refit on every training photo and shipped as ONE network sharing the backbone; the model card
+records both CV figures either way. Exit code 0: reproduced; 1: not reproduced; 2: bad input.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 import logging
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,7 @@ class Reproduction:
     mindir: str
     registered_version: str
     champion: bool
+    ensemble: dict | None = None  # `ensemble=k`: the top-k trials' CV on the same folds, and whether it shipped
 
     @property
     def passed(self) -> bool:
@@ -122,7 +126,7 @@ def locate(overrides: dict[str, str]):
     which = "trial" if number is not None else "best trial"
     print(f"{which}: study {best.study_name} #{best.number} val_acc={best.value:.4f} (MLflow run {best.run_id}) "
           f"params {best.params}", flush=True)
-    return best, original, client, uri
+    return best, original, client, uri, storage
 
 
 @dataclass
@@ -173,6 +177,37 @@ def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
                      len(prepared.split.train), result.extra)
 
 
+def with_ensemble(model: Retrained, k: int, storage: str, best, client, overrides: dict[str, str], prepared,
+                  tracker, cfg: DictConfig) -> tuple[Retrained, dict | None]:
+    """The top-k trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
+    mean is higher. Either way the model card records both figures."""
+    from garbage_hpo.selection.ensemble import ensemble_cv, member_configs, refit_ensemble
+    from garbage_hpo.selection.run import default_out_dir
+    from garbage_hpo.stats import describe_folds
+    from garbage_hpo.sweep.best import top_trials
+
+    trials = top_trials(storage, best.study_name, k)
+    configs = member_configs(trials, client, overrides) if len(trials) > 1 else None
+    if configs is None:
+        return model, None
+    cv = ensemble_cv(configs, prepared)
+    s = cv.summary
+    record = cv.record([t.number for t in trials]) | {"shipped": bool(s.mean > model.value)}
+    print(f"ensemble of trials {record['members']}: CV mean {describe_folds(s, cv.n)} vs the best trial alone "
+          f"{model.value:.4f}: shipping {'the ensemble' if record['shipped'] else 'the best trial alone'}", flush=True)
+    tracker.log_metrics({"ensemble_cv_mean": s.mean, "ensemble_cv_std": s.std, "ensemble_cv_ci95_low": s.ci95.low,
+                         "ensemble_cv_ci95_high": s.ci95.high, "ensemble_size": len(trials)})
+    card_path = model.checkpoint.with_suffix(".json")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["selection"]["ensemble"] = record
+    if not record["shipped"]:
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+        return model, record
+    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, card["selection"],
+                                                   default_out_dir(cfg, tracker) / "ensemble")
+    return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
+
+
 def check_photos(prepared, limit: int = 256) -> np.ndarray:
     """Photos to compare the export with: the test set if any, else up to `limit` training photos spread over
     the classes (the check is about the export's fidelity, not accuracy)."""
@@ -200,12 +235,14 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
     from garbage_hpo.paths import runs_dir
     from garbage_hpo.pipeline import prepare, run_tags
+    from garbage_hpo.selection.ensemble import ensemble_size
     from garbage_hpo.tracking import Tracker
 
     tolerance = float(overrides.pop("tolerance", 0.5))
     if tolerance < 0:
         raise ValueError(f"tolerance={tolerance}: percentage points, at least 0")
-    best, original, client, uri = locate(overrides)
+    requested_ensemble = overrides.pop("ensemble", None)
+    best, original, client, uri, storage = locate(overrides)
     cfg = recorded_config(client, best.run_id, overrides)
     with open_dict(cfg):
         cfg.tracking.uri = uri
@@ -220,12 +257,16 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(cfg, prepared))
         model = retrain(cfg, prepared, tracker, best)
+        ensemble = None
+        if ensemble_size(requested_ensemble, cfg) > 1:
+            model, ensemble = with_ensemble(model, ensemble_size(requested_ensemble, cfg), storage, best, client,
+                                            overrides, prepared, tracker, cfg)
         mindir, agreement, max_diff, checked = export_and_check(model, prepared, tracker)
         report = Reproduction(
             best.study_name, best.number, best.run_id, tracker.run_id, best.value, model.value,
             (model.value - best.value) * 100, tolerance, model.folds, model.std, model.ci95, model.n,
             model.refit_epochs is not None, model.refit_epochs, model.train_images, model.test, agreement, max_diff,
-            checked, str(model.checkpoint), str(mindir), "", False)
+            checked, str(model.checkpoint), str(mindir), "", False, ensemble)
         record(report, tracker, client, notes, model)
         status = "FINISHED"
         return report
@@ -272,6 +313,11 @@ def human_report(report: Reproduction) -> str:
              f"reproduced {how} {reproduced}  (run {report.run_id})",
              f"difference {report.difference_pp:+.2f} percentage points (tolerance {report.tolerance_pp})",
              f"model: {trained}"]
+    if report.ensemble:
+        e = report.ensemble
+        lines.append(f"ensemble of trials {e['members']}: {e['cv_folds']}-fold CV mean {e['cv_mean']:.4f} +- "
+                     f"{e['cv_std']:.4f} (95% CI {Interval(*e['ci95'])}): "
+                     + ("SHIPPED, one network, heads side by side" if e["shipped"] else "not better, not shipped"))
     if report.test:
         lines.append("test (val/, scored once, never selected on): accuracy "
                      f"{describe_split(report.test['test_acc'], int(report.test['test_n']))}")

@@ -23,6 +23,7 @@ import numpy as np
 from garbage_hpo.models.head import Classifier, HeadSpec
 from garbage_hpo.selection.folds import Fold
 from garbage_hpo.stats import FoldSummary, describe_folds, summarize_folds
+from garbage_hpo.taps import Standardizer
 from garbage_hpo.training.fold_stack import FoldCurves, train_fold_stack
 from garbage_hpo.training.head_stage import train_head
 
@@ -34,6 +35,14 @@ class CVResult:
     losses: np.ndarray
     fold_sizes: list[int]  # validation photos per fold (each distinct photo once)
     seconds: float = 0.0
+    scores: list[np.ndarray] | None = None  # per epoch: (folds, largest fold, classes) validation scores
+
+    def fold_scores(self) -> list[np.ndarray]:
+        """Each fold's validation scores at refit_epochs (for ensembles measured on the same folds)."""
+        if self.scores is None:
+            raise ValueError("these CV results kept no validation scores")
+        at = self.scores[self.refit_epochs - 1]
+        return [at[f, :size] for f, size in enumerate(self.fold_sizes)]
 
     @property
     def mean_curve(self) -> np.ndarray:
@@ -85,23 +94,27 @@ FoldCallback = Callable[[int, CVResult], None]  # (epoch, the fold curves so far
 
 
 def cross_validate(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, folds: list[Fold], head_cfg,
-                   seed: int, on_epoch: FoldCallback | None = None) -> CVResult:
+                   seed: int, on_epoch: FoldCallback | None = None, standardize: bool = False,
+                   flipped: np.ndarray | None = None) -> CVResult:
     """Train `spec` on every fold at once (training/fold_stack.py: the same numbers as one fold at a time, at
-    a fraction of the cost); `on_epoch(epoch, partial)` may raise to stop the trial (pruning)."""
+    a fraction of the cost); `on_epoch(epoch, partial)` may raise to stop the trial (pruning).
+    `standardize`: each fold's inputs are scaled with the statistics of that fold's training photos only;
+    `flipped`: the mirrored photos' inputs, to score validation with test-time augmentation (tta.py)."""
     start = time.perf_counter()
     ms.set_seed(seed)  # every fold starts from the initial weights one training from this seed would have
     np.random.seed(seed)
     sizes = [len(f.val) for f in folds]
 
     def as_result(curves: FoldCurves) -> CVResult:
-        return CVResult(curves.acc, curves.top5, curves.loss, sizes, time.perf_counter() - start)
+        return CVResult(curves.acc, curves.top5, curves.loss, sizes, time.perf_counter() - start, curves.scores)
 
     def progress(epoch: int, curves: FoldCurves) -> None:
         if on_epoch is not None:
             on_epoch(epoch, as_result(curves))
 
+    scalers = [Standardizer.fit(pooled[f.train]) for f in folds] if standardize else None
     curves = train_fold_stack(spec, pooled, labels, [f.train for f in folds], [f.val for f in folds], head_cfg,
-                              seed, progress)
+                              seed, progress, scalers=scalers, flipped=flipped)
     return as_result(curves)
 
 

@@ -1,4 +1,4 @@
-"""The peer probe: scikit-learn's LogisticRegression on the same cached last-layer features, standardized.
+"""The peer probe: scikit-learn's LogisticRegression on the same cached features (the config's taps), standardized.
 
 It is measured exactly as a sweep trial is: on the same folds (or the same single split), each distinct
 validation photo once, with C chosen on those folds as a sweep chooses its trial. A sweep whose best trial
@@ -99,9 +99,12 @@ def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Pat
 
 
 def probe_for(cfg, prepared) -> ProbeResult:
-    """The probe on the config's data and folds (mean-pooled last-layer features, as the default head sees)."""
+    """The probe on the config's data, folds and feature taps (mean-pooled, standardized per fold: the same
+    inputs a `features.normalize=standardize` head sees)."""
     from garbage_hpo.pipeline import runs_dir
     from garbage_hpo.selection.run import folds_for
+    from garbage_hpo.taps import head_inputs
 
     folds = folds_for(cfg, prepared)
-    return cached_probe(prepared.features.mean, prepared.labels, folds, runs_dir(cfg) / "cache" / "probe")
+    x = head_inputs(cfg, prepared, reduction="mean")
+    return cached_probe(x, prepared.labels, folds, runs_dir(cfg) / "cache" / "probe")

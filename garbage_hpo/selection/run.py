@@ -13,17 +13,20 @@ from pathlib import Path
 
 import mindspore as ms
 import numpy as np
+from mindspore import nn
 from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import positions
-from garbage_hpo.models.head import Head
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models.head import HeadSpec
+from garbage_hpo.models.tapped import build_network
 from garbage_hpo.pipeline import Prepared, head_spec, run_tags, runs_dir, save_model, stage_configs
 from garbage_hpo.selection.cv import CVResult, FoldCallback, cross_validate, refit_head
 from garbage_hpo.selection.folds import Fold, cv_folds_setting, selection_folds
 from garbage_hpo.stats import wilson
+from garbage_hpo.taps import FeatureSources, Standardizer, feature_sources, head_inputs, standardizer
 from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.loop import restore
+from garbage_hpo.tta import average_views
 
 log = logging.getLogger("garbage_hpo.selection")
 
@@ -37,7 +40,8 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     """The configuration's CV value; logs params, tags, the fold-mean curve (`cv_val_acc` per epoch),
     `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`."""
     head_cfg, _ = stage_configs(cfg)
-    spec = head_spec(cfg, prepared.index.num_classes, prepared.features.mean.shape[1])
+    pooled = head_inputs(cfg, prepared)
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
     folds = folds_for(cfg, prepared)
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -53,8 +57,10 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(epoch, partial)
 
-    result = cross_validate(spec, prepared.features.pooled(spec.reduction), prepared.labels, folds, head_cfg,
-                            int(cfg.seed), progress)
+    sources = feature_sources(cfg)
+    flipped = head_inputs(cfg, prepared, flip=True) if sources.tta == "flip" else None
+    result = cross_validate(spec, pooled, prepared.labels, folds, head_cfg, int(cfg.seed), progress,
+                            standardize=sources.normalize == "standardize", flipped=flipped)
     if tracker is not None:
         for epoch, value in enumerate(result.mean_curve, start=1):
             tracker.log_metrics({"cv_val_acc": float(value)}, step=epoch)
@@ -65,37 +71,69 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
 
 @dataclass
 class Refit:
-    net: MobileNetV2
+    net: nn.Cell
     checkpoint: Path
     train_images: int
     epochs: int
     test: dict[str, float]  # test_acc, test_n, ... when the data has a val/ folder, else empty
 
 
-def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
-    """Train the configuration's head on every usable `train/` photo for `epochs` epochs and save the whole
-    network with a model card recording `train_images` and `selection`; score the test set once."""
+@dataclass
+class FittedHead:
+    classifier: nn.Cell
+    scaler: Standardizer | None
+    spec: HeadSpec
+    sources: FeatureSources
+
+
+def refit_member(cfg: DictConfig, prepared: Prepared, epochs: int) -> FittedHead:
+    """The configuration's head (and input statistics) trained on every usable `train/` photo for `epochs`."""
     head_cfg, _ = stage_configs(cfg)
-    spec = head_spec(cfg, prepared.index.num_classes, prepared.features.mean.shape[1])
-    pooled = prepared.features.pooled(spec.reduction)
+    sources = feature_sources(cfg)
     everything = positions(prepared.index, "train")
+    pooled = head_inputs(cfg, prepared)
+    scaler = standardizer(sources, pooled[everything])
+    if scaler is not None:
+        pooled = scaler(pooled)
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
     start = time.perf_counter()
     classifier = refit_head(spec, pooled, prepared.labels, everything, head_cfg, int(cfg.seed), epochs)
     log.info("refit on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
              time.perf_counter() - start)
-    test = test_report(classifier(ms.Tensor(pooled[prepared.split.test])).asnumpy(),
-                       prepared.labels[prepared.split.test]) if len(prepared.split.test) else {}
+    return FittedHead(classifier, scaler, spec, sources)
+
+
+def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
+    """Train the configuration's head on every usable `train/` photo for `epochs` epochs and save the whole
+    network with a model card recording `train_images` and `selection`; score the test set once."""
+    fitted = refit_member(cfg, prepared, epochs)
+    test = {}
+    if len(prepared.split.test):
+        test = test_report(head_scores(cfg, prepared, fitted.classifier, fitted.scaler, prepared.split.test),
+                           prepared.labels[prepared.split.test])
     from garbage_hpo.models.factory import build_backbone
 
-    net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
-    restore(net.head, {name: p.asnumpy() for name, p in classifier.parameters_and_names()})
+    net = build_network(build_backbone(prepared.spec), fitted.spec, fitted.sources, fitted.scaler)
+    restore(net.head, {name: p.asnumpy() for name, p in fitted.classifier.parameters_and_names()})
     net.set_train(False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    card = {"train_images": len(everything), "selection": selection | {"refit_epochs": epochs}}
+    train_images = len(positions(prepared.index, "train"))
+    card = {"train_images": train_images, "selection": selection | {"refit_epochs": epochs}}
     if test:
         card["test"] = test
-    checkpoint = save_model(net, out_dir, cfg, prepared, spec, card)
-    return Refit(net, checkpoint, len(everything), epochs, test)
+    checkpoint = save_model(net, out_dir, cfg, prepared, fitted.spec, card)
+    return Refit(net, checkpoint, train_images, epochs, test)
+
+
+def head_scores(cfg: DictConfig, prepared: Prepared, classifier: nn.Cell, scaler, rows: np.ndarray) -> np.ndarray:
+    """The head's scores for photos `rows` from cached features: standardized, and averaged with the mirrored
+    view when features.tta=flip, exactly as the exported network computes them from the image."""
+    views = [False, True] if feature_sources(cfg).tta == "flip" else [False]
+    scores = []
+    for flip in views:
+        x = head_inputs(cfg, prepared, flip=flip)[rows]
+        scores.append(classifier(ms.Tensor(scaler(x) if scaler is not None else x)).asnumpy())
+    return average_views(*scores) if len(scores) > 1 else scores[0]
 
 
 def test_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -72,3 +72,10 @@ def find_best_trial(storage: str, study_name: str | None = None) -> BestTrial:
         raise ValueError(f"no completed trial with {METRIC} in {where}")
     order = {name: i for i, name in enumerate(names)}
     return min(candidates, key=lambda c: (-c.value, order[c.study_name], c.number))
+
+
+def top_trials(storage: str, study_name: str, k: int) -> list[BestTrial]:
+    """The k completed trials of a study with the highest val_acc, best first (ties: earliest first)."""
+    check_storage_exists(storage)
+    candidates = _candidates(optuna.load_study(study_name=study_name, storage=storage))
+    return sorted(candidates, key=lambda c: (-c.value, c.number))[:k]

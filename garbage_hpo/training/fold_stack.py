@@ -32,6 +32,7 @@ from garbage_hpo.training.head_stage import (
 )
 from garbage_hpo.training.loop import NonFiniteLossError
 from garbage_hpo.training.schedule import lr_schedule
+from garbage_hpo.tta import average_views
 
 
 class FoldStack(nn.Cell):
@@ -88,6 +89,7 @@ class FoldCurves:
     top5: np.ndarray
     loss: np.ndarray
     train_loss: np.ndarray
+    scores: list[np.ndarray]  # per epoch: (folds, largest fold, classes) validation scores (rows past a fold's end: 0)
 
 
 EpochCallback = Callable[[int, FoldCurves], None]
@@ -104,17 +106,21 @@ def _gathered(fold_x: list[np.ndarray], fold_t: list[np.ndarray], batch: int, st
     return np.stack(xs, axis=1), np.stack(ts, axis=1)
 
 
-def _padded(pooled: np.ndarray, vals: list[np.ndarray]) -> np.ndarray:
-    out = np.zeros((len(vals), max(len(v) for v in vals), pooled.shape[1]), np.float32)
-    for f, val in enumerate(vals):
-        out[f, : len(val)] = pooled[val]
+def _padded(fold_val: list[np.ndarray]) -> np.ndarray:
+    out = np.zeros((len(fold_val), max(len(v) for v in fold_val), fold_val[0].shape[1]), np.float32)
+    for f, val in enumerate(fold_val):
+        out[f, : len(val)] = val
     return out
 
 
 def train_fold_stack(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, trains: list[np.ndarray],
                      vals: list[np.ndarray], cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None,
-                     steps_cache: CompiledSteps = COMPILED_STEPS) -> FoldCurves:
-    """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch."""
+                     steps_cache: CompiledSteps = COMPILED_STEPS,
+                     scalers: list[Callable[[np.ndarray], np.ndarray]] | None = None,
+                     flipped: np.ndarray | None = None) -> FoldCurves:
+    """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch.
+    `scalers[f]` (e.g. fitted on fold f's training photos) transforms fold f's inputs, training and validation.
+    `flipped`: inputs of the mirrored photos; validation scores are then averaged over both views (tta.py)."""
     k = len(trains)
     batch = effective_batch_size(cfg.batch_size, min(len(t) for t in trains))
     steps = min(len(t) for t in trains) // batch
@@ -123,12 +129,15 @@ def train_fold_stack(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, tra
     stack, step = steps_cache.acquire_cell(key, FoldStack(spec, k), FoldStackLoss, cfg.optimizer, lrs)
     n_cls = spec.num_classes
     targets = (np.eye(n_cls, dtype=np.float32)[labels] * (1 - cfg.label_smoothing) + cfg.label_smoothing / n_cls)
-    fold_x = [pooled[t] for t in trains]
+    scale = scalers or [lambda x: x] * k
+    fold_x = [scale[f](pooled[t]) for f, t in enumerate(trains)]
     fold_t = [targets[t].astype(np.float32) for t in trains]
-    x_val = ms.Tensor(_padded(pooled, vals))
+    x_val = ms.Tensor(_padded([scale[f](pooled[v]) for f, v in enumerate(vals)]))
+    x_flip = None if flipped is None else ms.Tensor(_padded([scale[f](flipped[v]) for f, v in enumerate(vals)]))
     eval_mask = ms.Tensor(np.ones((k, x_val.shape[1], spec.dropout_width), np.float32))
     keep = 1.0 - spec.dropout
     rows: dict[str, list] = {"acc": [], "top5": [], "loss": [], "train_loss": []}
+    kept: list[np.ndarray] = []
     for epoch in range(1, cfg.epochs + 1):
         xs, ts = _gathered(fold_x, fold_t, batch, steps, seed, epoch)
         if spec.dropout > 0:  # the masks one fold trained alone would draw, shared by every fold
@@ -145,11 +154,14 @@ def train_fold_stack(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, tra
                                      f"{epoch}; lower the learning rate")
         stack.set_train(False)
         scores = stack(x_val, eval_mask).asnumpy()
+        if x_flip is not None:
+            scores = average_views(scores, stack(x_flip, eval_mask).asnumpy())
         evals = [evaluate_scores(scores[f, : len(v)], labels[v]) for f, v in enumerate(vals)]
+        kept.append(scores)
         for name, values in (("acc", [e.accuracy for e in evals]), ("top5", [e.top5 for e in evals]),
                              ("loss", [e.loss for e in evals]), ("train_loss", [np.mean(losses) / k] * k)):
             rows[name].append(values)
-        curves = FoldCurves(*(np.array(rows[n]).T for n in ("acc", "top5", "loss", "train_loss")))
+        curves = FoldCurves(*(np.array(rows[n]).T for n in ("acc", "top5", "loss", "train_loss")), kept)
         if on_epoch is not None:
             on_epoch(epoch, curves)  # may raise (pruning)
     return curves

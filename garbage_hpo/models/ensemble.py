@@ -1,0 +1,92 @@
+"""Several refit heads on ONE backbone pass: the deployable ensemble of `reproduce ensemble=k`.
+
+The backbone runs once (twice when a member uses mirrored-view TTA); every block's mean- and max-pooled output
+is concatenated, as the feature cache holds it, and each member gathers its own columns (its taps and
+reduction), standardizes them with its own statistics, and scores them with its own classifier. The output is
+the log of the members' mean softmax probability (each member's probability averaged over its views first),
+the same combination `selection/ensemble.py` measures in cross-validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mindspore as ms
+import mindspore.ops as ops
+import numpy as np
+from mindspore import Parameter, nn
+
+from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.taps import FeatureSources, Standardizer, block_slices
+
+
+@dataclass(frozen=True)
+class Member:
+    head: HeadSpec
+    sources: FeatureSources
+
+    def card(self) -> dict:
+        return {"head": self.head.__dict__.copy(), "features": self.sources.card()}
+
+    @classmethod
+    def from_card(cls, entry: dict) -> Member:
+        features = entry["features"] | {"taps": tuple(entry["features"]["taps"])}
+        return cls(HeadSpec(**entry["head"]), FeatureSources(**features))
+
+
+def member_columns(member: Member, channels: list[int]) -> np.ndarray:
+    """Columns of the member's input in the [every block mean | every block max] vector."""
+    parts = block_slices(channels)
+    offset = sum(channels) if member.head.reduction == "max" else 0
+    return np.concatenate([np.arange(parts[t].start, parts[t].stop) + offset for t in member.sources.taps])
+
+
+class EnsembleNet(nn.Cell):
+    def __init__(self, backbone: nn.Cell, members: list[Member], channels: list[int]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.CellList([Classifier(m.head) for m in members])
+        columns = [member_columns(m, channels) for m in members]
+        ends = np.cumsum([len(c) for c in columns])
+        self.bounds = tuple((int(e - len(c)), int(e)) for c, e in zip(columns, ends, strict=True))
+        self.columns = ms.Tensor(np.concatenate(columns).astype(np.int32))
+        self.flip = tuple(m.sources.tta == "flip" for m in members)
+        self.any_flip = any(self.flip)
+        width = int(ends[-1])
+        self.input_mean = Parameter(ms.Tensor(np.zeros((1, width), np.float32)), name="ensemble_input.mean",
+                                    requires_grad=False)
+        self.input_scale = Parameter(ms.Tensor(np.ones((1, width), np.float32)), name="ensemble_input.scale",
+                                     requires_grad=False)
+
+    def set_standardizers(self, scalers: list[Standardizer | None]) -> None:
+        means, scales = [], []
+        for (start, end), scaler in zip(self.bounds, scalers, strict=True):
+            scaler = scaler or Standardizer.identity(end - start)
+            means.append(scaler.mean)
+            scales.append(scaler.scale)
+        self.input_mean.set_data(ms.Tensor(np.concatenate(means).reshape(1, -1).astype(np.float32)))
+        self.input_scale.set_data(ms.Tensor(np.concatenate(scales).reshape(1, -1).astype(np.float32)))
+
+    def member_inputs(self, x):
+        means = ()
+        maxes = ()
+        for block in self.backbone.features:
+            x = block(x)
+            means = means + (ops.mean(x, axis=(2, 3)),)
+            maxes = maxes + (ops.amax(x, axis=(2, 3)),)
+        pooled = ops.concat(means + maxes, axis=1)
+        return (ops.gather(pooled, self.columns, 1) - self.input_mean) / self.input_scale
+
+    def construct(self, x):
+        inputs = self.member_inputs(x)
+        mirrored = inputs
+        if self.any_flip:
+            mirrored = self.member_inputs(ops.flip(x, (3,)))
+        members = ()
+        for i in range(len(self.bounds)):
+            start, end = self.bounds[i]
+            probs = ops.softmax(self.heads[i](inputs[:, start:end]), axis=-1)
+            if self.flip[i]:
+                probs = (probs + ops.softmax(self.heads[i](mirrored[:, start:end]), axis=-1)) / 2
+            members = members + (probs,)
+        return ops.log(ops.stack(members).mean(axis=0) + 1e-30)

@@ -1,0 +1,110 @@
+"""An ensemble of the top-k trial configurations, measured by the same cross-validation and refit as one model.
+
+Each member's fold heads score their validation photos at the member's own refit epoch count; the ensemble's
+score of a photo is the mean of the members' softmax probabilities (each member's already averaged over
+its views when it uses TTA). Its value is the fold mean of that ensemble's accuracy on the SAME folds (the
+members come from one study: same photos, same `data.split_seed`, same k), so it is measured, not assumed.
+Shipping it refits every member on every training photo and joins the heads on one backbone
+(models/ensemble.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from garbage_hpo.data.dataset import positions
+from garbage_hpo.feature_engines import block_channels
+from garbage_hpo.models.ensemble import EnsembleNet, Member
+from garbage_hpo.models.factory import build_backbone
+from garbage_hpo.pipeline import Prepared, save_model
+from garbage_hpo.selection.cv import CVResult
+from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv, test_report
+from garbage_hpo.stats import FoldSummary, summarize_folds
+from garbage_hpo.training.loop import restore
+from garbage_hpo.tta import average_views
+
+log = logging.getLogger("garbage_hpo.selection")
+
+
+@dataclass
+class EnsembleCV:
+    members: list[CVResult]
+    fold_acc: list[float]
+    n: int
+
+    @property
+    def summary(self) -> FoldSummary:
+        return summarize_folds(self.fold_acc)
+
+    def record(self, trials: list[int]) -> dict:
+        s = self.summary
+        return {"members": trials, "cv_folds": s.k, "cv_mean": s.mean, "cv_std": s.std, "ci95": s.ci95.as_list(),
+                "n": self.n, "member_cv_mean": [m.summary.mean for m in self.members],
+                "member_refit_epochs": [m.refit_epochs for m in self.members]}
+
+
+def ensemble_cv(configs: list[DictConfig], prepared: Prepared) -> EnsembleCV:
+    """Cross-validate every configuration on the same folds and the mean of their probabilities."""
+    fingerprints = {str([f.val.tolist() for f in folds_for(c, prepared)]) for c in configs}
+    if len(fingerprints) != 1:
+        raise ValueError("ensemble: the members were not cross-validated on the same folds (sweep.cv_folds or "
+                         "data.split_seed differ)")
+    results = [run_cv(c, prepared) for c in configs]
+    folds = folds_for(configs[0], prepared)
+    accs = []
+    for f, fold in enumerate(folds):
+        mean = average_views(*[r.fold_scores()[f] for r in results])
+        accs.append(float((mean.argmax(axis=1) == prepared.labels[fold.val]).mean()))
+    return EnsembleCV(results, accs, int(sum(len(f.val) for f in folds)))
+
+
+def refit_ensemble(configs: list[DictConfig], prepared: Prepared, cv: EnsembleCV, selection: dict, out_dir: Path):
+    """Refit every member on every training photo for its refit epochs; save ONE network holding them all."""
+    everything = positions(prepared.index, "train")
+    fitted = [refit_member(c, prepared, r.refit_epochs) for c, r in zip(configs, cv.members, strict=True)]
+    backbone = build_backbone(prepared.spec)
+    members = [Member(f.spec, f.sources) for f in fitted]
+    net = EnsembleNet(backbone, members, block_channels(backbone))
+    for head, f in zip(net.heads, fitted, strict=True):
+        restore(head, {name: p.asnumpy() for name, p in f.classifier.parameters_and_names()})
+    net.set_standardizers([f.scaler for f in fitted])
+    net.set_train(False)
+    test = {}
+    if len(prepared.split.test):
+        rows = prepared.split.test
+        scores = [head_scores(c, prepared, f.classifier, f.scaler, rows) for c, f in zip(configs, fitted, strict=True)]
+        test = test_report(average_views(*scores), prepared.labels[rows])
+    card = {"train_images": len(everything), "selection": selection,
+            "ensemble": [m.card() for m in members]} | ({"test": test} if test else {})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_model(net, out_dir, configs[0], prepared, fitted[0].spec, card)
+    log.info("ensemble of %d heads refit on all %d training photos", len(members), len(everything))
+    return net, checkpoint, len(everything), test
+
+
+def ensemble_size(requested: str | None, cfg: DictConfig) -> int:
+    """`ensemble=k` from the command line, else the recorded config's `sweep.ensemble` (1: no ensemble)."""
+    raw = requested if requested is not None else (cfg.get("sweep") or {}).get("ensemble", 1)
+    try:
+        k = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"ensemble={raw!r}: the number of top trials to combine (1: none)") from None
+    if k < 1:
+        raise ValueError(f"ensemble={k}: at least 1 (1: the best trial alone)")
+    return k
+
+
+def member_configs(trials, client, overrides: dict[str, str]) -> list[DictConfig] | None:
+    """The members' recorded configs, or None when one of them is not a cross-validated head-only trial."""
+    from garbage_hpo.reproduce import recorded_config
+    from garbage_hpo.selection.folds import cv_folds_setting
+
+    configs = [recorded_config(client, t.run_id, dict(overrides)) for t in trials]
+    if any(cv_folds_setting(c) < 2 or int(c.finetune.epochs) > 0 for c in configs):
+        log.warning("ensemble: only cross-validated head-only trials can be combined; shipping the best trial")
+        return None
+    return configs

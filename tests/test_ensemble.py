@@ -1,0 +1,77 @@
+"""Ensembles of the top trials and the champion experiment: CV-measured on the same folds, one exported network.
+
+Real MindSpore, Optuna and MLflow on a tiny generated data set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from garbage_hpo.data.images import preprocess, read_rgb
+from tests.conftest import compose, run_cli
+
+TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16", "sweep.cv_folds=3")
+
+
+def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_network(runs, tiny_demo, tmp_path):
+    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.pipeline import prepare
+    from garbage_hpo.predictor import Predictor
+    from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
+    from garbage_hpo.selection.run import folds_for, head_scores, refit_member
+    from garbage_hpo.tta import average_views
+
+    base = (f"data.root={tiny_demo}", f"runs_dir={runs}", *TINY)
+    configs = [compose(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=flip"),
+               compose(*base, "head.depth=2", "head.reduction=max", "schedule.lr_max=0.02")]
+    prepared = prepare(configs[0])
+    cv = ensemble_cv(configs, prepared)
+    folds = folds_for(configs[0], prepared)
+    for f, fold in enumerate(folds):  # the ensemble's fold accuracy, recomputed from the members' fold scores
+        mean = average_views(*[m.fold_scores()[f] for m in cv.members])
+        assert cv.fold_acc[f] == pytest.approx(float((mean.argmax(1) == prepared.labels[fold.val]).mean()))
+    assert cv.n == sum(len(f.val) for f in folds) and cv.members[0].summary.k == 3
+
+    net, checkpoint, images, _ = refit_ensemble(configs, prepared, cv, {"cv_folds": 3}, tmp_path / "ens")
+    card = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert images == len(prepared.index.samples) and len(card["ensemble"]) == 2
+    assert card["ensemble"][0]["features"]["tta"] == "flip" and card["ensemble"][1]["head"]["reduction"] == "max"
+    predictor = Predictor.load(checkpoint)
+    rows = np.arange(0, len(prepared.index.samples), 9)
+    photos = [read_rgb(prepared.index.samples[i].path) for i in rows]
+    members = [refit_member(c, prepared, r.refit_epochs) for c, r in zip(configs, cv.members, strict=True)]
+    expected = average_views(*[head_scores(c, prepared, m.classifier, m.scaler, rows)
+                               for c, m in zip(configs, members, strict=True)])
+    np.testing.assert_allclose(predictor.scores_batch(photos), expected, atol=2e-3, rtol=1e-3)
+    batch = np.stack([preprocess(p, 64, predictor.profile.input_scaling) for p in photos])
+    agreement, _ = top1_agreement(net, load_mindir(export_mindir(net, 64, tmp_path / "e.mindir")), batch)
+    assert agreement == 1.0
+
+
+def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
+    """The champion experiment end to end on tiny data: the searched taps/normalization/TTA, the probe on the
+    same taps, and `reproduce` measuring the top-3 ensemble on the same folds and recording it in the card."""
+    sweep = run_cli("garbage_hpo.sweep", "+experiment=champion", f"data.root={tiny_demo}", "sweep.n_trials=4",
+                    "sweep.pruner=none", "sweep.cv_folds=3", "data.image_size=64", "train.batch_size=16")
+    assert "best - probe:" in sweep.stdout and "peer probe cv_acc" in sweep.stdout
+    study = optuna.load_study(study_name="champion", storage=f"sqlite:///{runs / 'optuna.db'}")
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 4 and {"features.taps", "features.normalize", "features.tta"} <= set(done[1].params)
+    proc = run_cli("garbage_hpo.reproduce", "experiment=champion", f"data.root={tiny_demo}", "tolerance=100",
+                   "--json", check=False)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    ensemble = report["ensemble"]
+    ranked = sorted(done, key=lambda t: (-t.value, t.number))
+    assert ensemble["members"] == [t.number for t in ranked[:3]] and ensemble["cv_folds"] == 3
+    assert ensemble["member_cv_mean"][0] == pytest.approx(report["reproduced_val_acc"])
+    card = json.loads(Path(report["checkpoint"]).with_suffix(".json").read_text())
+    assert card["selection"]["ensemble"]["shipped"] == ensemble["shipped"]
+    assert card["train_images"] == report["train_images"] == 156
+    assert ("ensemble" in card) == ensemble["shipped"]
+    assert report["export_top1_agreement"] == 1.0
