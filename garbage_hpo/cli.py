@@ -39,6 +39,8 @@ def configure_runtime() -> None:
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
     logging.getLogger("mindspore").setLevel(logging.ERROR)
+    for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..." per store
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager

@@ -43,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         split = overrides.get("data.split", "val")
         if split not in ("val", "train"):
             raise ValueError(f"data.split={split}: choose val or train")
-        index = index_dataset(Path(overrides["data.root"]))
-        if split == "val" and not index.has_val:
+        root = Path(overrides["data.root"])
+        test_only = split == "val" and (root / "val").is_dir() and not (root / "train").is_dir()
+        index = None if test_only else index_dataset(root)  # a test set alone is indexed with the model's classes
+        if index is not None and split == "val" and not index.has_val:
             raise DatasetError(f"data.root={index.root} has no val/ folder; pass data.split=train to evaluate on "
                                "train/ (photos the model may have been trained on)")
-        samples = [s for s in index.samples if s.subset == split]
 
         configure_runtime()
         from garbage_hpo.model_ref import resolve_model
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = resolve_model(overrides.get("model"), uri, runs_dir() / "model_cache")
         predictor = Predictor.load(checkpoint)
         model_folders = [c["folder"] for c in predictor.classes]
+        if index is None:
+            index = index_dataset(root, class_folders=model_folders)
+        samples = [s for s in index.samples if s.subset == split]
         if model_folders != [c.folder for c in index.classes]:
             raise ValueError(f"model={overrides.get('model', 'champion')} knows {len(model_folders)} classes "
                              f"{model_folders[:3]}..., the dataset has {index.num_classes} "
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 kept.append(sample)
             except UnreadableImageError as err:
                 skipped.append((str(sample.path), str(err)))
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
         if not kept:
             raise DatasetError(f"data.root={index.root}: no readable images in {split}/")
         labels = np.array([s.label for s in kept])
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "split": split, "model": str(overrides.get("model", "champion")), "checkpoint": str(checkpoint),
             "per_category": per_category_accuracy(pred, labels, index.classes),
             "per_class": per_class_accuracy(pred, labels, index.classes), "skipped": len(skipped),
+            "skipped_files": [{"path": p, "reason": r} for p, r in skipped],
         }
         out = Path(overrides.get("out") or runs_dir() / "eval" / time.strftime("%Y%m%d-%H%M%S"))
         out.mkdir(parents=True, exist_ok=True)
@@ -114,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, acc in report["per_category"].items():
             print(f"  category {name:<11} {acc:.4f}")
         for info in index.classes:
-            if info.folder in report["per_class"]:
-                print(f"  {info.folder} {info.english:<22} {report['per_class'][info.folder]:.4f}")
+            acc = report["per_class"].get(info.folder)
+            print(f"  {info.folder} {info.english:<22} " + (f"{acc:.4f}" if acc is not None else "no photos"))
         print(f"confusion matrix and misclassified photos: {out}")
         return 0
 

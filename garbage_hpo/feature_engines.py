@@ -99,7 +99,9 @@ def export_onnx(spec: BackboneSpec, image_size: int, batch_size: int, path: Path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
-    ms.export(net, example, file_name=str(tmp), file_format="ONNX")
+    import mindspore.onnx  # the ONNX exporter (ms.export(file_format="ONNX") is deprecated)
+
+    mindspore.onnx.export(net, example, file_name=f"{tmp}.onnx")
     Path(f"{tmp}.onnx").replace(path)  # atomic: concurrent workers never read half a file
     return path
 

@@ -53,12 +53,13 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
     )
 
 
-def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, classes: list[ClassInfo]) -> dict[str, float]:
-    out = {}
+def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, classes: list[ClassInfo]) -> dict[str, float | None]:
+    """Every class, in class order; None for a class with no photo to score (e.g. a single-photo class
+    whose only photo is in training), so no class silently drops out of the report."""
+    out: dict[str, float | None] = {}
     for info in classes:
         mask = labels == info.index
-        if mask.any():
-            out[info.folder] = float((pred[mask] == info.index).mean())
+        out[info.folder] = float((pred[mask] == info.index).mean()) if mask.any() else None
     return out
 
 

@@ -114,6 +114,7 @@ def prepare(cfg: DictConfig) -> Prepared:
     empty = [c.folder for c in index.classes if c.index not in present]
     if empty:
         raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
+    warn_single_photo_classes(index)
     leaks = index.train_val_duplicates()
     if leaks:
         log.warning("data: %d photos of %s/val are exact copies of train photos; the test accuracy is inflated "
@@ -124,6 +125,17 @@ def prepare(cfg: DictConfig) -> Prepared:
              f" (+ {len(split.test)} test photos in val/, scored once at the end)" if len(split.test) else "",
              len(index.skipped))
     return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
+
+
+def warn_single_photo_classes(index: DatasetIndex) -> None:
+    distinct: dict[int, set[str]] = {}
+    for s in index.samples:
+        if s.subset == "train":
+            distinct.setdefault(s.label, set()).add(s.digest)
+    single = [c.folder for c in index.classes if len(distinct.get(c.index, ())) == 1]
+    if single:
+        log.warning("data: classes %s have a single distinct photo in train/: it is always trained on, never "
+                    "validated (per-class accuracy: none), and k-fold CV refuses them", single)
 
 
 def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
@@ -161,6 +173,8 @@ def validate_config(cfg: DictConfig) -> None:
     """Reject unknown names and out-of-range values before any data or model work, naming the key."""
     head_spec(cfg, num_classes=2, in_features=8)
     head, ft = stage_configs(cfg)
+    if head.epochs < 1:
+        raise ValueError(f"train.epochs={head.epochs}: the head trains for at least 1 epoch")
     cv_folds_setting(cfg)
     if feature_sources(cfg).tta != "none" and cv_folds_setting(cfg) == 1:
         raise ValueError("features.tta=flip is measured by cross-validation: set sweep.cv_folds=5 (or another k > 1)")
@@ -357,7 +371,7 @@ def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: Tra
     ci = wilson(round(result.val_acc * len(y_val)), len(y_val))
     final |= {"final_val_ci95_low": ci.low, "final_val_ci95_high": ci.high} | result.extra
     final.update({f"category_acc.{k}": v for k, v in result.per_category.items()})
-    final.update({f"class_acc.{k}": v for k, v in result.per_class.items()})
+    final.update({f"class_acc.{k}": v for k, v in result.per_class.items() if v is not None})
     tracker.log_metrics(final, step=result.history[-1].step if result.history else 0, flush=True)
     tracker.set_tags({"garbage_hpo.best_stage": result.best_stage})
     out_dir.mkdir(parents=True, exist_ok=True)

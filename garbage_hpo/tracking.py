@@ -6,6 +6,7 @@ parent run and nested trial runs in one process.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -78,6 +79,7 @@ def git_commit() -> str:
 
 
 UI_PORT = 5000  # `make ui`'s default port
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3: "custom_model_development" = classic training runs
 
 
 def ui_link(uri: str, experiment_id: str, run_id: str | None = None) -> str:
@@ -101,9 +103,9 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, artifact_root: Path | None, run_name: str | None = None,
                  tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
-                 flush_seconds: float = 2.0) -> None:
+                 flush_seconds: float = 2.0, description: str | None = None) -> None:
         self.client = client_for(uri)
-        self.experiment_id = self._experiment(experiment, artifact_root, uri)
+        self.experiment_id = self._experiment(experiment, artifact_root, uri, description)
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
@@ -114,20 +116,23 @@ class Tracker:
         self._flush_seconds = flush_seconds
         self.finished = False
 
-    def _experiment(self, name: str, artifact_root: Path | None, uri: str) -> str:
+    def _experiment(self, name: str, artifact_root: Path | None, uri: str, description: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        location = None
-        if artifact_root is not None and is_local_store(uri):  # a server decides its own artifact store
-            location = (artifact_root / name).absolute().as_uri()
-        try:
-            return self.client.create_experiment(name, artifact_location=location)
-        except Exception:  # created concurrently by another process
+        if found is None:
+            location = None
+            if artifact_root is not None and is_local_store(uri):  # a server decides its own artifact store
+                location = (artifact_root / name).absolute().as_uri()
+            with contextlib.suppress(Exception):  # fails when created concurrently by another process
+                self.client.create_experiment(name, artifact_location=location)
             found = self.client.get_experiment_by_name(name)
             if found is None:
-                raise
-            return found.experiment_id
+                raise RuntimeError(f"MLflow experiment {name!r} could neither be created nor found in {uri}")
+        wanted = {EXPERIMENT_KIND_TAG: "custom_model_development"} | (
+            {"mlflow.note.content": description} if description else {})
+        for key, value in wanted.items():  # model-training views in MLflow 3's UI; the question as description
+            if found.tags.get(key) != value:
+                self.client.set_experiment_tag(found.experiment_id, key, value)
+        return found.experiment_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(mlflow_key(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]

@@ -19,6 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors
+from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
 from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import describe_split
@@ -30,6 +31,7 @@ log = logging.getLogger("garbage_hpo.train")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     with friendly_errors():
+        check_command_line(cfg)
         configure_runtime()
         prepared = prepare(cfg)
         runs = runs_dir(cfg)

@@ -89,7 +89,54 @@ def test_val_class_missing_from_train_and_an_empty_dataset_are_errors(tmp_path):
     empty = tmp_path / "b"
     (empty / "train" / "00_00").mkdir(parents=True)
     (empty / "train" / "00_00" / "zero.jpg").write_bytes(b"")
-    assert audit_dataset(empty).errors[0] == "no usable images"
+    assert "no usable images" in audit_dataset(empty).errors
+
+
+def _bad_label_file(root: Path) -> None:
+    (root / "label.txt").write_bytes(b"\x80\x80 glass: 00_00\n\xff")  # neither UTF-8 nor GBK
+
+
+def _one_class(root: Path) -> None:
+    shutil.rmtree(root / "train" / "00_01")
+    shutil.rmtree(root / "train" / "02_01")
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (_bad_label_file, "neither UTF-8 nor GBK"),
+    (_one_class, "found 1 class folders, need at least 2"),
+    (lambda root: shutil.rmtree(root / "train"), "expected a 'train/' folder"),
+])
+def test_check_refuses_exactly_what_training_refuses(tmp_path, damage, message):
+    from garbage_hpo.data.dataset import index_dataset
+
+    root = make_dataset(tmp_path / "d", val=True)
+    damage(root)
+    with pytest.raises(ValueError, match=message):  # DatasetError is a ValueError
+        index_dataset(root)
+    proc = run_cli("garbage_hpo.data", "check", f"data.root={root}", check=False)
+    assert proc.returncode == 1 and "ERRORS: " in proc.stdout and message in proc.stdout
+
+
+def test_single_photo_class_is_warned_by_check_and_training_and_kept_in_per_class(runs, tmp_path):
+    from garbage_hpo.metrics import per_class_accuracy
+
+    root = make_dataset(tmp_path / "d", classes=("00_00", "00_01", "02_01"), per_class=5)
+    for extra in sorted((root / "train" / "02_01").iterdir())[1:]:
+        extra.unlink()
+    report = audit_dataset(root)
+    assert report.single_photo_classes == ["train/02_01"] and report.errors == []
+    check = run_cli("garbage_hpo.data", "check", f"data.root={root}")
+    assert "single distinct photo" in check.stdout and "train/02_01" in check.stdout
+    train = run_cli("garbage_hpo.train", f"data.root={root}", "data.image_size=32", "train.epochs=1",
+                    "train.batch_size=4", "data.val_fraction=0.3")
+    assert "single distinct photo" in train.stderr + train.stdout and "02_01" in train.stderr + train.stdout
+    per_class = json.loads(next((runs / "models").glob("*/per_class.json")).read_text())["per_class"]
+    assert list(per_class) == ["00_00", "00_01", "02_01"] and per_class["02_01"] is None
+    from garbage_hpo.data.dataset import index_dataset
+
+    classes = index_dataset(root).classes
+    assert per_class_accuracy(np.array([0, 1]), np.array([0, 0]), classes) == {"00_00": 0.5, "00_01": None,
+                                                                              "02_01": None}
 
 
 def test_check_cli_prints_the_report_and_exits_by_usability(messy, tmp_path):

@@ -126,6 +126,21 @@ def test_evaluate_uses_train_only_when_asked(env, tiny_demo):
     assert report["n"] == 26 * 6 and report["split"] == "train"
 
 
+def test_evaluate_a_test_set_without_train_and_name_skipped_photos(env, tmp_path):
+    """A test set is a val/ folder alone: the class list comes from the model; unreadable photos are named."""
+    alone = tmp_path / "test_only"
+    shutil.copytree(env["data"] / "val", alone / "val")
+    broken = alone / "val" / "00_00" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    proc = run_cli("garbage_hpo.evaluate", f"data.root={alone}", "--json")
+    report = json.loads(_lines(proc)[-1])
+    assert report["n"] == 26 * 2 and report["skipped"] == 1
+    assert report["skipped_files"][0]["path"].endswith("broken.jpg")
+    assert "broken.jpg" in proc.stderr
+    full = json.loads(_lines(run_cli("garbage_hpo.evaluate", f"data.root={env['data']}", "--json"))[-1])
+    assert report["accuracy"] == full["accuracy"] and report["per_class"] == full["per_class"]
+
+
 def test_evaluate_rejects_a_model_for_other_classes(env, tmp_path):
     other = tmp_path / "other"
     for folder in ("00_00", "00_01", "00_02"):

@@ -270,6 +270,28 @@ def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs
     assert len([r for r in found if r.data.tags["garbage_hpo.role"] == "sweep"]) == 1
 
 
+def test_a_study_refuses_another_experiment_unless_asked(runs, tiny_demo):
+    run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
+    experiment = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").get_experiment_by_name("head_depth")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # MLflow 3: training views
+    assert experiment.tags["mlflow.note.content"].startswith("Does an extra dense layer")  # the question
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    parent = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["garbage_hpo.role"] == "sweep"]
+    note = parent[0].data.tags["mlflow.note.content"]  # the parent run says what won, by how much, where
+    assert "Does an extra dense layer" in note and "best val_acc in trial #0" in note and "95% CI" in note
+    assert "Winning trial: http" in note and "workflowType=machine_learning" in note
+    other = ("+experiment=reduction", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
+             "sweep.cv_folds=1", f"data.root={tiny_demo}", "sweep.study_name=head_depth", "sweep.n_trials=2")
+    refused = run_cli("garbage_hpo.sweep", *other, check=False)
+    assert refused.returncode == 2 and "holds trials of experiment 'head_depth'" in refused.stderr
+    assert "sweep.allow_space_change=true" in refused.stderr and "Traceback" not in refused.stderr
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    assert len(study.trials) == 1 and study.user_attrs["experiment"] == "head_depth"
+    run_cli("garbage_hpo.sweep", *other, "sweep.allow_space_change=true")
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    assert len(study.trials) == 2 and study.user_attrs["experiment"] == "reduction"
+
+
 @pytest.mark.parametrize(("entry", "message"), [
     ("head.dropout: {low: 0.5, high: 1.5}", "entry head.dropout: the value 1.5 is not valid: head.dropout=1.5"),
     ("schedule.lr_max: {choices: [0.01, 1.0e30]}", "entry schedule.lr_max: value '1.0e30' is a str"),

@@ -76,6 +76,34 @@ def test_bad_input_fails_fast_with_one_line_naming_the_key(runs, tiny_demo, over
     assert not (runs / "cache").exists()  # rejected before any backbone work
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["+train.epoch=3"], "train.epoch: not a key of this configuration (did you mean train.epochs?)"),
+    (["train.batch_size=1.5"], "train.batch_size=1.5: expected a whole number"),
+    (["train.epochs=abc"], "train.epochs='abc': expected a whole number"),
+    (["seed=abc"], "seed='abc': expected a whole number"),
+    (["schedule.lr_max=fast"], "schedule.lr_max='fast': expected a number"),
+    (["head.bias=3"], "head.bias=3: expected true or false"),
+    (["train.epochs=0"], "train.epochs=0: the head trains for at least 1 epoch"),
+    (["optimizer=adam", "+optimizer.beta3=0.9"], "optimizer.beta3: not a key"),
+])
+def test_unknown_keys_and_mistyped_values_fail_before_any_run(runs, tiny_demo, overrides, message):
+    proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY, *overrides, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (runs / "cache").exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    assert not client.search_runs([e.experiment_id for e in client.search_experiments()])  # no FAILED run left
+
+
+def test_values_of_the_right_type_pass_the_check():
+    from garbage_hpo.config_check import check_values
+
+    schema = compose()
+    check_values(compose("model.width=1", "data.root=/x", "features.taps=[13,-1]", "sweep.cv_folds=5"), schema)
+    with pytest.raises(ValueError, match="model.widht: not a key.*did you mean model.width"):
+        check_values(compose("+model.widht=1"), schema)
+
+
 def test_unknown_config_group_option_is_rejected_by_hydra(runs):
     proc = run_cli("garbage_hpo.train", "optimizer=sgd", check=False)
     assert proc.returncode != 0 and "optimizer/sgd" in proc.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from garbage_hpo.data.classes import read_label_file
 from garbage_hpo.data.dataset import _class_folders, _image_files, _quick_check
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
 
@@ -40,6 +41,8 @@ class AuditReport:
     val_only_classes: list[str] = field(default_factory=list)
     duplicates: list[list[Path]] = field(default_factory=list)  # groups of identical files within one subset
     cross_split: list[list[Path]] = field(default_factory=list)  # identical files in train/ and val/
+    fatal: list[str] = field(default_factory=list)  # what index_dataset would refuse, in its words
+    single_photo_classes: list[str] = field(default_factory=list)  # train classes with one distinct photo
 
     @property
     def usable(self) -> int:
@@ -48,7 +51,7 @@ class AuditReport:
     @property
     def errors(self) -> list[str]:
         """What makes the dataset unusable for training."""
-        out = []
+        out = list(self.fatal)
         if not self.usable:
             out.append("no usable images")
         out += [f"class folder {c} has no usable images" for c in self.empty_classes if c.startswith("train/")]
@@ -60,7 +63,7 @@ class AuditReport:
                 "large": len(self.large), "ignored": len(self.ignored), "empty_classes": len(self.empty_classes),
                 "duplicate_groups": len(self.duplicates),
                 "duplicate_extra_copies": sum(len(g) - 1 for g in self.duplicates),
-                "train_val_duplicates": len(self.cross_split)}
+                "train_val_duplicates": len(self.cross_split), "single_photo_classes": len(self.single_photo_classes)}
 
     def format(self, limit: int = 20) -> str:
         lines = [f"dataset {self.root}"]
@@ -84,6 +87,8 @@ class AuditReport:
         section("ignored (not an image file name)", self.ignored, rel)
         section("empty class folders", self.empty_classes, str)
         section("classes in val/ missing from train/", self.val_only_classes, str)
+        section("classes with a single distinct photo in train/ (never validated: no validation sample, and "
+                "k-fold CV needs k)", self.single_photo_classes, str)
         section(f"exact duplicates within a subset ({self.summary()['duplicate_extra_copies']} extra copies), "
                 "groups", self.duplicates, self._group)
         section("exact duplicates across train/ and val/ (inflate validation accuracy)", self.cross_split,
@@ -148,10 +153,17 @@ def audit_dataset(root: Path) -> AuditReport:
     root = Path(root)
     report = AuditReport(root)
     train_dir = root / "train"
+    try:
+        read_label_file(root)
+    except ValueError as err:  # training refuses an unreadable label.txt: so does the check
+        report.fatal.append(str(err))
     if not train_dir.is_dir():
         report.images["train"] = {}
+        report.fatal.append(f"expected a 'train/' folder with one subfolder per class in {root}")
         return report
     train_classes = _class_folders(train_dir)
+    if len(train_classes) < 2:
+        report.fatal.append(f"{train_dir}: found {len(train_classes)} class folders, need at least 2")
     seen: dict[str, dict[str, list[Path]]] = {"train": defaultdict(list), "val": defaultdict(list)}
     for subset in ("train", "val"):
         subset_dir = root / subset
@@ -178,6 +190,10 @@ def audit_dataset(root: Path) -> AuditReport:
         report.duplicates += [paths for paths in seen[subset].values() if len(paths) > 1]
     report.duplicates.sort(key=len, reverse=True)
     report.cross_split = [seen["train"][d] + seen["val"][d] for d in seen["val"] if d in seen["train"]]
+    distinct = defaultdict(int)
+    for paths in seen["train"].values():
+        distinct[paths[0].parent.name] += 1
+    report.single_photo_classes = [f"train/{c}" for c in train_classes if distinct[c] == 1]
     return report
 
 

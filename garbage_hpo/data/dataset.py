@@ -88,28 +88,40 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def index_dataset(root: Path, is_demo: bool = False) -> DatasetIndex:
+def _folders_and_subsets(root: Path, class_folders: list[str] | None) -> tuple[list[str], list[str]]:
+    """The class folders (from train/, or from the model when a test set comes without train/) and the
+    subsets to index."""
+    train_dir = root / "train"
+    has_val = (root / "val").is_dir()
+    if not train_dir.is_dir():
+        if class_folders is None or not has_val:
+            raise DatasetError(f"data.root={root}: expected a 'train/' folder with one subfolder per class")
+        return list(class_folders), ["val"]
+    folders = _class_folders(train_dir)
+    if len(folders) < 2:
+        raise DatasetError(f"{train_dir}: found {len(folders)} class folders, need at least 2")
+    return folders, ["train"] + (["val"] if has_val else [])
+
+
+def index_dataset(root: Path, is_demo: bool = False, class_folders: list[str] | None = None) -> DatasetIndex:
+    """Index `root`/train (and val/). `class_folders`: the class list to use when `root` holds only a val/
+    test set (evaluation of a trained model needs no train/)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data.root={root}: no such directory")
     is_demo = is_demo or (root / DEMO_MARKER).is_file()
-    train_dir = root / "train"
-    if not train_dir.is_dir():
-        raise DatasetError(f"data.root={root}: expected a 'train/' folder with one subfolder per class")
-    folders = _class_folders(train_dir)
-    if len(folders) < 2:
-        raise DatasetError(f"{train_dir}: found {len(folders)} class folders, need at least 2")
+    folders, subsets = _folders_and_subsets(root, class_folders)
     classes = class_infos(folders, root)
     label_of = {c.folder: c.index for c in classes}
     samples: list[Sample] = []
     skipped: list[tuple[Path, str]] = []
-    subsets = ["train"] + (["val"] if (root / "val").is_dir() else [])
     for subset in subsets:
         subset_dir = root / subset
         if subset == "val":
             unknown = sorted(set(_class_folders(subset_dir)) - set(label_of))
             if unknown:
-                raise DatasetError(f"{subset_dir}: classes {unknown} have no folder in {train_dir}")
+                where = root / "train" if "train" in subsets else "the model's classes"
+                raise DatasetError(f"{subset_dir}: classes {unknown} have no folder in {where}")
         for folder in _class_folders(subset_dir):
             usable = 0
             for path in _image_files(subset_dir / folder):

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors
+from garbage_hpo.config_check import check_command_line
 from garbage_hpo.sweep.driver import Sweep, TooManyFailures
 from garbage_hpo.sweep.space import load_space
 
@@ -34,6 +35,7 @@ def available_experiments() -> list[str]:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="sweep")
 def main(cfg: DictConfig) -> None:
     with friendly_errors():
+        check_command_line(cfg)
         if not cfg.sweep.name:
             raise ValueError("sweep.name is unset: choose an experiment, e.g. +experiment=head_depth "
                              f"(available: {', '.join(available_experiments())})")

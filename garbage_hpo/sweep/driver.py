@@ -18,6 +18,7 @@ from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.selection.run import run_cv
 from garbage_hpo.stats import wilson
+from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
@@ -35,7 +36,7 @@ from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
-from garbage_hpo.sweep.verdict import log_probe, summary_text
+from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
 from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten, ui_hint, ui_link
 from garbage_hpo.training.loop import EpochResult
 
@@ -129,6 +130,8 @@ class Sweep:
         if recorded is not None and recorded != wanted:
             raise ValueError(f"sweep.study_name={self.study_name}: the stored study optimises {recorded}, "
                              f"not {wanted}; choose another sweep.study_name")
+        check_study_space(study, str(self.cfg.sweep.name), self.space,
+                          bool(self.cfg.sweep.get("allow_space_change", False)))
         for params in self.cfg.sweep.enqueue or []:  # skipped where a trial with these params exists
             study.enqueue_trial(OmegaConf.to_container(params, resolve=True), skip_if_exists=True)
         study.set_user_attr("objectives", wanted)
@@ -159,7 +162,7 @@ class Sweep:
             run_name=f"sweep-{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
             tags={"garbage_hpo.role": "sweep", "optuna.study_name": self.study_name,
                   "optuna.storage": storage_url(self.cfg).split("@")[-1], "garbage_hpo.question": self.space.question}
-            | owner_tags())
+            | owner_tags(), description=self.space.question)
         status = "FAILED"
         try:
             closed = close_dead_parent_runs(self.parent.client, self.parent.experiment_id, self.study_name)
@@ -186,9 +189,18 @@ class Sweep:
             try:
                 finish_parent(self.parent, study, [g.metric for g in self.goals],
                               self.runs / "sweeps" / self.study_name / self.parent.run_id)
+                self.parent.set_tags({"mlflow.note.content": self.note(study)})
             finally:
                 self.parent.end(status)
         return study
+
+    def note(self, study: optuna.Study) -> str:
+        best = best_trials(study)
+        run_id = best[0].user_attrs.get("mlflow_run_id") if best else None
+        link = ui_link(self.tracking_uri, self.parent.experiment_id, run_id) if self.parent and run_id else None
+        summary = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
+                               time.perf_counter() - self.started)
+        return parent_note(self.space.question, summary, link)
 
     def work_counters(self) -> dict[str, float]:
         """What this invocation computed, to show nothing was done twice that could be done once."""

@@ -49,16 +49,21 @@ def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]
     if multi:
         jobs["pareto_front.png"] = lambda: vis.plot_pareto_front(study, target_names=metric_names)
     written = []
-    for name, make in jobs.items():
-        if len(complete) < 2 and name != "intermediate_values.png":
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                written.append(_save(make(), out / name))
-        except (ValueError, RuntimeError, IndexError, ZeroDivisionError) as err:
-            log.info("plot %s skipped: %s", name, err)
-            plt.close("all")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "only completed trials with missing parameters" etc.
+    try:
+        for name, make in jobs.items():
+            if len(complete) < 2 and name != "intermediate_values.png":
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    written.append(_save(make(), out / name))
+            except (ValueError, RuntimeError, IndexError, ZeroDivisionError) as err:
+                log.info("plot %s skipped: %s", name, err)
+                plt.close("all")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return [p for p in written if p is not None]
 
 

@@ -80,3 +80,10 @@ def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: Prob
     if probe is not None and metrics[0] == "val_acc":
         lines += [f"  peer {probe.describe()}", f"  {versus_probe(t, probe)}"]
     return "\n".join(lines)
+
+
+def parent_note(question: str, summary: str, best_run_link: str | None) -> str:
+    """The parent run's description (`mlflow.note.content`, shown first on its page in the MLflow UI): the
+    question, what won with its value and interval, the probe verdict, and a link to the winning trial."""
+    note = f"**{question}**\n\n```\n{summary}\n```\n"
+    return note + (f"\nWinning trial: {best_run_link}\n" if best_run_link else "")
