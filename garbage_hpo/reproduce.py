@@ -252,7 +252,9 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     tracker = Tracker(uri, experiment, runs_dir() / "mlartifacts",
                       run_name=f"reproduce-{best.study_name}-trial-{best.number}",
                       tags={"garbage_hpo.role": "reproduction", "garbage_hpo.reproduction_of": best.run_id,
-                            "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number)})
+                            "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number)},
+                      # nested under the sweep run that ran the trial: the registered champion sits in its tree
+                      parent_run_id=original.data.tags.get("mlflow.parentRunId"))
     status = "FAILED"
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(cfg, prepared))

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import functools
 import logging
+import os
 import re
 import subprocess
 import time
@@ -21,6 +22,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
+# MLflow's own terminal output: a tqdm bar per artifact download and, with an http:// server, a "View run" pair
+# of lines (and one more request) after every run; the commands print their own links (read at call time)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_LENGTH = 6000
 

@@ -77,6 +77,9 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     run = mlflow.get_run(report["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.tags["garbage_hpo.reproduction_of"] == best.user_attrs["mlflow_run_id"]
+    trial_run = mlflow.get_run(best.user_attrs["mlflow_run_id"])  # nested under the sweep run of the trial
+    assert run.data.tags["mlflow.parentRunId"] == trial_run.data.tags["mlflow.parentRunId"]
+    assert mlflow.get_run(run.data.tags["mlflow.parentRunId"]).data.tags["garbage_hpo.role"] == "sweep"
     assert run.data.metrics["cv_mean"] == pytest.approx(best.value) and run.data.metrics["train_images"] == photos
     assert {"model/model.ckpt", "model/model.mindir", "model/model.json"} <= {
         a.path for a in mlflow.list_artifacts(run.info.run_id, "model")}

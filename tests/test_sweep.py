@@ -270,6 +270,22 @@ def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs
     assert len([r for r in found if r.data.tags["garbage_hpo.role"] == "sweep"]) == 1
 
 
+def test_a_study_continued_with_another_mlflow_store_says_where_its_runs_are(runs, tiny_demo):
+    run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1",
+            "sweep.enqueue=[{head.depth:1,use_dropout:false,schedule.lr_max:0.05}]")
+    other = f"tracking.uri=sqlite:///{runs / 'other.db'}"
+    more = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2", other,
+                   f"sweep.enqueue=[{HOPELESS}]")
+    assert "Traceback" not in more.stderr and "best val_acc in trial #0" in more.stdout
+    assert "is not in tracking.uri=" in more.stdout and "recorded in another MLflow store" in more.stdout
+    again = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2", other)
+    assert "nothing to do" in again.stdout and "recorded in another MLflow store" in again.stdout
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'other.db'}")
+    parents = [r for r in client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
+               if r.data.tags["garbage_hpo.role"] == "sweep"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
 def test_a_study_refuses_another_experiment_unless_asked(runs, tiny_demo):
     run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
     experiment = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").get_experiment_by_name("head_depth")

@@ -29,7 +29,7 @@ from garbage_hpo.sweep.recovery import (
     owner_tags,
     worker_id,
 )
-from garbage_hpo.sweep.report import best_trials, finish_parent
+from garbage_hpo.sweep.report import best_trials, finish_parent, run_in_store
 from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
@@ -37,7 +37,7 @@ from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
-from garbage_hpo.tracking import Tracker, default_tracking_uri, flatten, ui_hint, ui_link
+from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, ui_hint, ui_link
 from garbage_hpo.training.loop import EpochResult
 
 log = logging.getLogger("garbage_hpo.sweep")
@@ -351,6 +351,11 @@ class Sweep:
         if self.parent is not None:
             text += (f"\n  MLflow: {ui_link(self.tracking_uri, self.parent.experiment_id, self.parent.run_id)}"
                      f"{ui_hint(self.tracking_uri)}")
+        best = best_trials(study)
+        run_id = best[0].user_attrs.get("mlflow_run_id") if best else None
+        if run_id and run_in_store(client_for(self.tracking_uri), run_id) is None:
+            text += (f"\n  note: the best trial's MLflow run {run_id} is not in tracking.uri={self.tracking_uri}: "
+                     "this study's trials were recorded in another MLflow store; pass that tracking.uri to see them")
         return text
 
 

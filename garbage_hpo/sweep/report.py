@@ -87,18 +87,30 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         trial = best[0]
         best_run_id = trial.user_attrs.get("mlflow_run_id")
         own: dict[str, float] = {}
-        if best_run_id:  # the best trial's final metrics become the parent's own, for side-by-side comparison
-            own = {k: v for k, v in parent.client.get_run(best_run_id).data.metrics.items()
+        found = run_in_store(parent.client, best_run_id)
+        if found is not None:  # the best trial's final metrics become the parent's own, for side-by-side comparison
+            own = {k: v for k, v in found.data.metrics.items()
                    if k.startswith(("final_", "category_acc.", "class_acc.")) or k == "best_epoch"}
         parent.log_metrics(own | best_selection(trial) | {f"best_{metric_names[0]}": trial.values[0],
                                                           "best_trial_number": trial.number}, flush=True)
         parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
         parent.set_tags({"garbage_hpo.best_trial": trial.number,
                          "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
-        if best_run_id and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
+        if found is not None and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
             best_confusion_png(parent, best_run_id, trial.number, out)
     else:
         parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+
+
+def run_in_store(client, run_id: str | None):
+    """The MLflow run, or None when this tracking store does not hold it (the study's earlier trials were
+    recorded with another tracking.uri)."""
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id)
+    except Exception:  # MlflowException (not found) or an unreachable store: the parent still closes cleanly
+        return None
 
 
 def best_selection(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
