@@ -111,6 +111,9 @@ def locate(overrides: dict[str, str]):
     storage = overrides.pop("sweep.storage", None) or f"sqlite:///{runs_dir() / 'optuna.db'}"
     uri = tracking_uri(overrides)
     overrides.pop("tracking.uri", None)
+    from garbage_hpo.store_check import check_tracking_store
+
+    check_tracking_store(uri)
     study_name = overrides.pop("experiment", None) or None
     number = overrides.pop("trial", None)
     if number is not None and study_name is None:

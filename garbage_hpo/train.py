@@ -23,6 +23,7 @@ from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
 from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import describe_split
+from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
 
 log = logging.getLogger("garbage_hpo.train")
@@ -32,10 +33,11 @@ log = logging.getLogger("garbage_hpo.train")
 def main(cfg: DictConfig) -> float:
     with friendly_errors():
         check_command_line(cfg)
-        configure_runtime()
-        prepared = prepare(cfg)
         runs = runs_dir(cfg)
         uri = cfg.tracking.uri or default_tracking_uri(runs)
+        check_tracking_store(str(uri))  # seconds, before any data work; not minutes of retries after it
+        configure_runtime()
+        prepared = prepare(cfg)
         tags = {"garbage_hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
         status = "FAILED"

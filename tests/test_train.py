@@ -95,6 +95,18 @@ def test_unknown_keys_and_mistyped_values_fail_before_any_run(runs, tiny_demo, o
     assert not client.search_runs([e.experiment_id for e in client.search_experiments()])  # no FAILED run left
 
 
+@pytest.mark.parametrize(("uri", "message"), [
+    ("http://127.0.0.1:9", "tracking.uri=http://127.0.0.1:9: no MLflow server answers"),
+    ("sqlite:////proc/garbage-hpo/mlflow.db", "tracking.uri=sqlite:////proc/garbage-hpo/mlflow.db: cannot write"),
+    ("postgresql://nobody:secret@127.0.0.1:1/x", "tracking.uri=postgresql://nobody:***@127.0.0.1:1/x: cannot open"),
+])
+def test_a_tracking_store_that_cannot_work_is_named_before_any_work(runs, tiny_demo, uri, message):
+    proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY, f"tracking.uri={uri}", check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "secret" not in proc.stderr
+    assert not (runs / "cache").exists()  # no features computed first
+
+
 def test_values_of_the_right_type_pass_the_check():
     from garbage_hpo.config_check import check_values
 

@@ -18,6 +18,7 @@ from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.selection.run import run_cv
 from garbage_hpo.stats import wilson
+from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.recovery import (
@@ -96,6 +97,7 @@ class Sweep:
         self.study_name = str(cfg.sweep.study_name or cfg.sweep.name)
         self.runs = runs_dir(cfg)
         self.tracking_uri = str(cfg.tracking.uri or default_tracking_uri(self.runs))
+        check_tracking_store(self.tracking_uri)
         self.configs = TrialConfigs(cfg, base_overrides)
         self.on_stale = StaleTrialHandler(self.tracking_uri)
         self.stop = GracefulStop()  # installed as the signal handler by the CLI

@@ -1,0 +1,77 @@
+"""The MLflow tracking store checked at start-up: a few seconds and one line naming `tracking.uri`.
+
+Left to MLflow, a store that cannot work shows up late and loudly: a read-only SQLite folder after the
+features were computed and about 100 s of SQLAlchemy retries, an `http://` server that is not running after
+3 minutes of request retries, a dead PostgreSQL after 104 s, each with a long traceback. Each kind is probed
+here before any data or model work, with a short timeout and no retries.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+
+
+def hide_password(uri: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: nothing to hide
+        return uri
+
+
+def _check_sqlite(uri: str) -> None:
+    path = Path(uri.removeprefix("sqlite:///"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=path.parent):
+                pass
+    except OSError as err:
+        raise ValueError(f"tracking.uri={uri}: cannot write the MLflow store there ({err.strerror}: "
+                         f"{err.filename or path.parent}); choose a writable folder") from None
+
+
+def _check_http(uri: str, timeout: float) -> None:
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()  # noqa: S310 (http only)
+    except urllib.error.HTTPError:
+        return  # something answers (e.g. behind authentication): MLflow will say more if it is not MLflow
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise ValueError(f"tracking.uri={uri}: no MLflow server answers ({reason}); start one (make "
+                         "mlflow-server) or fix the URI") from None
+
+
+def _check_database(uri: str, timeout: float) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    args = {"connect_timeout": int(timeout)}
+    try:
+        engine = create_engine(uri, connect_args=args, pool_pre_ping=False)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except (SQLAlchemyError, ImportError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ValueError(f"tracking.uri={hide_password(uri)}: cannot open the MLflow store ({reason})") from None
+
+
+def check_tracking_store(uri: str, timeout: float = 5.0) -> None:
+    """Raise ValueError (one line, naming tracking.uri) when MLflow could not record anything at `uri`."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0]
+    if uri.startswith("sqlite:///"):
+        _check_sqlite(uri)
+    elif scheme in ("http", "https"):
+        _check_http(uri, timeout)
+    elif scheme in DATABASE_SCHEMES:
+        _check_database(uri, timeout)
