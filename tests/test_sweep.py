@@ -330,3 +330,23 @@ def test_an_enqueued_trial_naming_no_entry_is_refused_with_a_suggestion(runs, ti
                    check=False)
     assert proc.returncode == 2 and "sweep.enqueue[0]: 'head.dept' is not an entry" in proc.stderr
     assert "did you mean 'head.depth'?" in proc.stderr
+
+
+def test_parallel_coordinate_plots_every_trial_with_inactive_parameters_marked(tmp_path):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import create_trial
+
+    from garbage_hpo.sweep.parallel import parallel_coordinate_png, parallel_rows
+
+    space = {"use_dropout": CategoricalDistribution([False, True]), "head.dropout": FloatDistribution(0.1, 0.7),
+             "lr": FloatDistribution(0.005, 0.2, log=True)}
+    study = optuna.create_study(direction="maximize")
+    for params, value in (({"use_dropout": False, "lr": 0.05}, 0.90),
+                          ({"use_dropout": True, "head.dropout": 0.3, "lr": 0.01}, 0.80),
+                          ({"use_dropout": False, "lr": 0.1}, 0.95)):  # the best trial has no dropout value
+        study.add_trial(create_trial(params=params, distributions={k: space[k] for k in params}, value=value))
+    names, rows = parallel_rows(study)
+    assert set(names) == set(space) and len(rows) == 3
+    best = dict(zip(names, rows[2][1], strict=True))
+    assert rows[2][0] == 0.95 and best["head.dropout"] is None and best["lr"] == 0.1
+    assert parallel_coordinate_png(study, "val_acc", tmp_path / "p.png").stat().st_size > 1000

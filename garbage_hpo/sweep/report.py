@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
 from garbage_hpo.tracking import Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]
             study, target=target, target_name=metric_names[0]),
         "param_importances.png": lambda: vis.plot_param_importances(
             study, target=target, target_name=metric_names[0]),
-        "parallel_coordinate.png": lambda: vis.plot_parallel_coordinate(
-            study, target=target, target_name=metric_names[0]),
         "intermediate_values.png": lambda: vis.plot_intermediate_values(study),
     }
     if multi:
@@ -64,6 +63,7 @@ def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]
                 plt.close("all")
     finally:
         optuna.logging.set_verbosity(verbosity)
+    written.append(parallel_coordinate_png(study, metric_names[0], out / "parallel_coordinate.png"))
     return [p for p in written if p is not None]
 
 
