@@ -136,7 +136,10 @@ class Tracker:
             {"mlflow.note.content": description} if description else {})
         for key, value in wanted.items():  # model-training views in MLflow 3's UI; the question as description
             if found.tags.get(key) != value:
-                self.client.set_experiment_tag(found.experiment_id, key, value)
+                # workers starting together race to insert the same tag (a unique-key violation on a database
+                # store): the one that loses finds it set by the other, nothing is lost
+                with contextlib.suppress(Exception):
+                    self.client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
