@@ -7,7 +7,7 @@ UI_PORT ?= 5000
 
 EXPERIMENT ?=
 
-.PHONY: install weights test lint train sweep worker mlflow-server reproduce-best bench ui clean
+.PHONY: install weights test test-fast lint train sweep worker mlflow-server reproduce-best bench ui clean
 
 install: $(VENV)/.installed weights
 
@@ -23,8 +23,15 @@ $(VENV)/.installed: pyproject.toml
 weights: $(VENV)/.installed
 	$(PY) -m garbage_hpo.weights
 
+# The suite runs in parallel worker processes (pytest-xdist; TEST_WORKERS=1 for one process). Each test has
+# its own runs/ folder, MLflow store, databases and ports, so tests do not see each other.
+TEST_WORKERS ?= auto
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
+
+# The developer subset: everything but the end-to-end sweep, worker and kill/resume scenarios (marked slow)
+test-fast:
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 lint:
 	$(VENV)/bin/ruff check garbage_hpo tests
@@ -62,9 +69,11 @@ bench: $(VENV)/.installed
 	$(PY) -m garbage_hpo.bench $(ARGS)
 
 # Browse runs: make ui [STORE=sqlite:////path/to/mlflow.db]; open the experiment links the commands print
-# (they add ?workflowType=machine_learning, MLflow 3's training-runs view)
+# (they add ?workflowType=machine_learning, MLflow 3's training-runs view; a sweep's experiment also has the
+# saved view "trials by objective" in its Views menu)
 STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 ui:
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)/#/experiments?workflowType=machine_learning (store $(STORE))"
 	$(VENV)/bin/mlflow ui --backend-store-uri $(STORE) --host 127.0.0.1 --port $(UI_PORT)
 
 clean:

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from garbage_hpo.data.dataset import DatasetError
@@ -43,9 +43,26 @@ def configure_runtime() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+_TASK_STARTED = False
+
+
+def run_hydra_app(main: Callable[[], None]) -> None:
+    """Run a `@hydra.main` command so that Hydra's own refusals (an unknown key, a malformed override, a
+    missing config group) end with exit code 2 like every other bad input, not Hydra's 1. Hydra prints its
+    message and exits 1 before the task starts; a task that started keeps its own exit codes."""
+    try:
+        main()
+    except SystemExit as done:
+        if done.code == 1 and not _TASK_STARTED:
+            sys.exit(2)
+        raise
+
+
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
     """Bad input ends the command with `error: <message naming the file or key>` and exit code 2."""
+    global _TASK_STARTED
+    _TASK_STARTED = True
     try:
         yield
     except USER_ERRORS as err:

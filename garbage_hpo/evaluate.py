@@ -22,6 +22,7 @@ import numpy as np
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
 from garbage_hpo.data.dataset import DatasetError, index_dataset
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
+from garbage_hpo.metric_names import class_labels
 from garbage_hpo.metrics import confusion_matrix, evaluate_scores, per_category_accuracy, per_class_accuracy
 from garbage_hpo.stats import wilson
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         out = Path(overrides.get("out") or runs_dir() / "eval" / time.strftime("%Y%m%d-%H%M%S"))
         out.mkdir(parents=True, exist_ok=True)
-        names = [c.folder for c in index.classes]
+        labels_by_folder = class_labels(index.classes)
+        names = [labels_by_folder[c.folder] for c in index.classes]
         confusion_png(confusion_matrix(pred, labels, len(names)), names, out / "confusion_matrix.png",
                       f"{split}: acc {summary.accuracy:.3f} (n={summary.n})")
         wrong = np.flatnonzero(pred != labels)
@@ -101,13 +103,15 @@ def main(argv: list[str] | None = None) -> int:
                            [f"{names[labels[i]]} -> {names[pred[i]]}" for i in wrong], out / "misclassified.png")
         (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         if overrides.get("log", "false").lower() in ("1", "true", "yes"):
+            from garbage_hpo.metric_names import per_category_metrics, per_class_metrics
             from garbage_hpo.tracking import Tracker
 
             tracker = Tracker(uri, "garbage-hpo-eval", runs_dir() / "mlartifacts", run_name=f"eval-{split}",
-                              tags={"garbage_hpo.role": "evaluate", "garbage_hpo.model": report["model"],
-                                    "garbage_hpo.dataset_root": str(index.root)})
+                              tags={"hpo.role": "evaluate", "hpo.model": report["model"],
+                                    "hpo.data_root": str(index.root)})
             tracker.log_metrics({"accuracy": summary.accuracy, "top5": summary.top5, "loss": summary.loss,
-                                 "n": summary.n} | {f"category_acc.{k}": v for k, v in report["per_category"].items()})
+                                 "n": summary.n} | per_category_metrics(report["per_category"])
+                                | per_class_metrics(report["per_class"], index.classes))
             for name in ("confusion_matrix.png", "misclassified.png", "report.json"):
                 tracker.log_artifact(out / name)
             tracker.end()

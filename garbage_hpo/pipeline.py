@@ -24,6 +24,7 @@ from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_da
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.data.resolve import resolve_root
 from garbage_hpo.features import FeatureSet, cached_features
+from garbage_hpo.metric_names import MODEL, class_labels, per_category_metrics, per_class_metrics
 from garbage_hpo.metrics import (
     confusion_matrix,
     evaluate_scores,
@@ -39,7 +40,6 @@ from garbage_hpo.models.factory import (
 )
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.plots import confusion_png
 from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import wilson
 from garbage_hpo.taps import feature_sources, head_inputs, standardizer
@@ -202,17 +202,17 @@ def validate_config(cfg: DictConfig) -> None:
 
 def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
     return {
-        "garbage_hpo.git_commit": git_commit(),
-        "garbage_hpo.dataset_root": str(prepared.index.root),
-        "garbage_hpo.dataset_fingerprint": prepared.index.fingerprint(),
-        "garbage_hpo.data": "demo" if prepared.index.is_demo else "real",
-        "garbage_hpo.weights_source": prepared.spec.weights_source,
-        "garbage_hpo.weights_sha256": prepared.spec.weights_sha256 or "none",
-        "garbage_hpo.weight_profile": prepared.spec.profile.name,
-        "garbage_hpo.image_size": str(prepared.image_size),
-        "garbage_hpo.skipped_files": str(len(prepared.index.skipped)),
-        "garbage_hpo.train_val_duplicates": str(prepared.index.train_val_duplicates()),
-        "garbage_hpo.features_cached": str(prepared.features.from_cache).lower(),
+        "hpo.git_commit": git_commit(),
+        "hpo.data_root": str(prepared.index.root),
+        "hpo.data_sha256": prepared.index.fingerprint(),
+        "hpo.data": "demo" if prepared.index.is_demo else "real",
+        "hpo.weights_source": prepared.spec.weights_source,
+        "hpo.weights_sha256": prepared.spec.weights_sha256 or "none",
+        "hpo.weights_profile": prepared.spec.profile.name,
+        "hpo.image_size": str(prepared.image_size),
+        "hpo.skipped_files": str(len(prepared.index.skipped)),
+        "hpo.train_val_duplicates": str(prepared.index.train_val_duplicates()),
+        "hpo.features_cached": str(prepared.features.from_cache).lower(),
     }
 
 
@@ -365,25 +365,30 @@ def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared,
 
 def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: TrainResult, pred: np.ndarray,
               y_val: np.ndarray, out_dir: Path, plots: bool = True) -> None:
-    final = {"final_val_acc": result.val_acc, "final_val_top5": result.val_top5, "final_val_loss": result.val_loss,
-             "best_epoch": result.best_epoch, "train_seconds": result.seconds,
-             "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)}
+    classes = prepared.index.classes
     ci = wilson(round(result.val_acc * len(y_val)), len(y_val))
-    final |= {"final_val_ci95_low": ci.low, "final_val_ci95_high": ci.high} | result.extra
-    final.update({f"category_acc.{k}": v for k, v in result.per_category.items()})
-    final.update({f"class_acc.{k}": v for k, v in result.per_class.items() if v is not None})
+    final = {f"{MODEL}val_acc": result.val_acc, f"{MODEL}val_top5": result.val_top5,
+             f"{MODEL}val_loss": result.val_loss, f"{MODEL}val_ci95_low": ci.low, f"{MODEL}val_ci95_high": ci.high,
+             "best_epoch": result.best_epoch, "train_seconds": result.seconds,
+             "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)} | result.extra
+    final |= per_category_metrics(result.per_category) | per_class_metrics(result.per_class, classes)
     tracker.log_metrics(final, step=result.history[-1].step if result.history else 0, flush=True)
-    tracker.set_tags({"garbage_hpo.best_stage": result.best_stage})
+    tracker.set_tags({"hpo.best_stage": result.best_stage})
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    labels = class_labels(classes)
     (out_dir / "per_class.json").write_text(json.dumps(
-        {"per_class": result.per_class, "per_category": result.per_category}, indent=2), encoding="utf-8")
-    names = [c.folder for c in prepared.index.classes]
+        {"per_class": {labels[k]: v for k, v in result.per_class.items()}, "per_category": result.per_category,
+         "folders": {labels[k]: k for k in result.per_class}}, indent=2, ensure_ascii=False), encoding="utf-8")
+    names = [labels[c.folder] for c in classes]
     matrix = confusion_matrix(pred, y_val, len(names))
-    (out_dir / CONFUSION_JSON).write_text(json.dumps({"classes": names, "matrix": matrix.tolist(),
-                                                      "val_acc": result.val_acc}), encoding="utf-8")
+    (out_dir / CONFUSION_JSON).write_text(json.dumps(
+        {"classes": names, "folders": [c.folder for c in classes], "matrix": matrix.tolist(),
+         "val_acc": result.val_acc}, ensure_ascii=False), encoding="utf-8")
     written = ["config.yaml", "per_class.json", CONFUSION_JSON]
     if plots:
+        from garbage_hpo.plots import confusion_png  # matplotlib only for the runs that draw
+
         confusion_png(matrix, names, out_dir / "confusion_matrix.png",
                       f"validation, acc {result.val_acc:.3f} (n={len(y_val)})")
         written.append("confusion_matrix.png")

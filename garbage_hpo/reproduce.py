@@ -5,7 +5,7 @@
 
 Finds the best completed (not pruned) trial by val_acc, in study NAME or over every study of the Optuna
 storage (default runs/optuna.db), or takes trial N of study NAME; measures its exact recorded config and
-seed again in a new MLflow run tagged garbage_hpo.reproduction_of=<run id> (its CV mean over the same
+seed again in a new MLflow run tagged hpo.reproduction_of=<run id> (its CV mean over the same
 folds when the sweep cross-validated, else its one-split val_acc) and prints both values, with photo count
 and 95% interval, and their difference. Then the model to ship: a head-only config is REFIT on every
 training photo for the selected epoch count (refit_epochs), without looking at any validation photo; a
@@ -93,7 +93,7 @@ def recorded_config(client, run_id: str, overrides: dict[str, str]) -> DictConfi
 def warn_if_inputs_changed(original_tags: dict[str, str], new_tags: dict[str, str]) -> list[str]:
     """Different photos or weights make a different result expected: say so before the verdict."""
     notes = []
-    for tag, what in (("garbage_hpo.dataset_fingerprint", "dataset"), ("garbage_hpo.weights_sha256", "weights")):
+    for tag, what in (("hpo.data_sha256", "dataset"), ("hpo.weights_sha256", "weights")):
         before, now = original_tags.get(tag), new_tags.get(tag)
         if before and now and before != now:
             notes.append(f"the {what} differ from the original run's ({tag} {before[:12]} -> {now[:12]})")
@@ -254,7 +254,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     experiment = client.get_experiment(original.info.experiment_id).name
     tracker = Tracker(uri, experiment, runs_dir() / "mlartifacts",
                       run_name=f"reproduce-{best.study_name}-trial-{best.number}",
-                      tags={"garbage_hpo.role": "reproduction", "garbage_hpo.reproduction_of": best.run_id,
+                      tags={"hpo.role": "reproduction", "hpo.reproduction_of": best.run_id,
                             "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number)},
                       # nested under the sweep run that ran the trial: the registered champion sits in its tree
                       parent_run_id=original.data.tags.get("mlflow.parentRunId"))
@@ -287,12 +287,13 @@ def record(report: Reproduction, tracker, client, notes: list[str], model: Retra
     from garbage_hpo.registry import promote, register_version
 
     verdict = "passed" if report.passed else "failed"
-    tracker.log_metrics({"recorded_val_acc": report.recorded_val_acc, "reproduced_val_acc": report.reproduced_val_acc,
+    tracker.log_metrics({"recorded_objective": report.recorded_val_acc,
+                         "reproduced_objective": report.reproduced_val_acc,
                          "reproduction_diff_pp": report.difference_pp, "train_images": report.train_images,
                          "export_top1_agreement": report.export_top1_agreement,
                          "export_max_abs_diff": report.export_max_abs_diff} | model.test, flush=True)
-    tracker.set_tags({"garbage_hpo.reproduction": verdict, "garbage_hpo.refit": str(report.refit).lower()} |
-                     ({"garbage_hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
+    tracker.set_tags({"hpo.reproduction": verdict, "hpo.refit": str(report.refit).lower()} |
+                     ({"hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
     card = json.loads(Path(report.checkpoint).with_suffix(".json").read_text(encoding="utf-8"))
     version = register_version(client, tracker.run_id, card, {
         "reproduction": verdict, "reproduction_of": report.original_run_id,

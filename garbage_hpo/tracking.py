@@ -87,13 +87,15 @@ UI_PORT = 5000  # `make ui`'s default port
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3: "custom_model_development" = classic training runs
 
 
-def ui_link(uri: str, experiment_id: str, run_id: str | None = None) -> str:
-    """Where the MLflow UI shows this experiment's training runs (or one run). MLflow 3 opens an experiment on
-    its GenAI overview unless the URL asks for `workflowType=machine_learning`."""
+def ui_link(uri: str, experiment_id: str, run_id: str | None = None, view: str | None = None) -> str:
+    """Where the MLflow UI shows this experiment's training runs (or one run, or a saved view of the runs
+    table: garbage_hpo.ui_views). MLflow 3 opens an experiment on its GenAI overview unless the URL asks for
+    `workflowType=machine_learning`."""
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{UI_PORT}"
     if run_id:
         return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    shown = f"&viewStateShareKey={view}" if view else ""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning{shown}"
 
 
 def ui_hint(uri: str) -> str:

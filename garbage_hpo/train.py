@@ -18,7 +18,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from garbage_hpo.cli import configure_runtime, friendly_errors
+from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app
 from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
 from garbage_hpo.selection.folds import cv_folds_setting
@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> float:
         check_tracking_store(str(uri))  # seconds, before any data work; not minutes of retries after it
         configure_runtime()
         prepared = prepare(cfg)
-        tags = {"garbage_hpo.role": "train"}
+        tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
         status = "FAILED"
         try:
@@ -92,4 +92,4 @@ def train_cross_validated(cfg: DictConfig, prepared: Prepared, tracker: Tracker)
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

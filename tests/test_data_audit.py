@@ -131,7 +131,7 @@ def test_single_photo_class_is_warned_by_check_and_training_and_kept_in_per_clas
                     "train.batch_size=4", "data.val_fraction=0.3")
     assert "single distinct photo" in train.stderr + train.stdout and "02_01" in train.stderr + train.stdout
     per_class = json.loads(next((runs / "models").glob("*/per_class.json")).read_text())["per_class"]
-    assert list(per_class) == ["00_00", "00_01", "02_01"] and per_class["02_01"] is None
+    assert list(per_class) == ["Plastic Bottle", "Hats", "Battery"] and per_class["Battery"] is None
     from garbage_hpo.data.dataset import index_dataset
 
     classes = index_dataset(root).classes

@@ -7,6 +7,8 @@ import pytest
 from garbage_hpo.pipeline import prepare, train, validate_config
 from tests.conftest import compose
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them
+
 STAGES = ("data.image_size=64", "train.epochs=2", "train.batch_size=16", "finetune.epochs=3", "finetune.batch_size=8",
           "finetune.unfreeze=3", "finetune.schedule.lr_max=0.001", "finetune.batchnorm=frozen")
 

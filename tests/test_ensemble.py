@@ -19,6 +19,7 @@ from tests.conftest import compose, run_cli
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16", "sweep.cv_folds=3")
 
 
+@pytest.mark.slow
 def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_network(runs, tiny_demo, tmp_path):
     from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
     from garbage_hpo.pipeline import prepare
@@ -54,6 +55,7 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     assert agreement == 1.0
 
 
+@pytest.mark.slow
 def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
     """The champion experiment end to end on tiny data: the searched taps/normalization/TTA, the probe on the
     same taps, and `reproduce` measuring the top-3 ensemble on the same folds and recording it in the card."""

@@ -126,6 +126,7 @@ def test_evaluate_uses_train_only_when_asked(env, tiny_demo):
     assert report["n"] == 26 * 6 and report["split"] == "train"
 
 
+@pytest.mark.slow
 def test_evaluate_a_test_set_without_train_and_name_skipped_photos(env, tmp_path):
     """A test set is a val/ folder alone: the class list comes from the model; unreadable photos are named."""
     alone = tmp_path / "test_only"

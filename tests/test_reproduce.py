@@ -56,6 +56,7 @@ def reproduce(*args: str, check: bool = True) -> tuple[subprocess.CompletedProce
     return proc, json.loads(last) if last.startswith("{") else {}
 
 
+@pytest.mark.slow
 def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_champion(env):
     study = env["study"]
     best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: (t.value, -t.number))
@@ -76,10 +77,10 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     mlflow = client(env)
     run = mlflow.get_run(report["run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.tags["garbage_hpo.reproduction_of"] == best.user_attrs["mlflow_run_id"]
+    assert run.data.tags["hpo.reproduction_of"] == best.user_attrs["mlflow_run_id"]
     trial_run = mlflow.get_run(best.user_attrs["mlflow_run_id"])  # nested under the sweep run of the trial
     assert run.data.tags["mlflow.parentRunId"] == trial_run.data.tags["mlflow.parentRunId"]
-    assert mlflow.get_run(run.data.tags["mlflow.parentRunId"]).data.tags["garbage_hpo.role"] == "sweep"
+    assert mlflow.get_run(run.data.tags["mlflow.parentRunId"]).data.tags["hpo.role"] == "sweep"
     assert run.data.metrics["cv_mean"] == pytest.approx(best.value) and run.data.metrics["train_images"] == photos
     assert {"model/model.ckpt", "model/model.mindir", "model/model.json"} <= {
         a.path for a in mlflow.list_artifacts(run.info.run_id, "model")}
@@ -110,6 +111,7 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     assert exported.predict(photo, top_k=3) == trained.predict(photo, top_k=3)
 
 
+@pytest.mark.slow
 def test_a_later_trial_reproduces_after_other_trials_shared_its_compiled_graphs(env):
     last = max(t.number for t in env["study"].trials if t.state == TrialState.COMPLETE and t.number > 0)
     recorded = env["study"].trials[last].value
@@ -118,6 +120,7 @@ def test_a_later_trial_reproduces_after_other_trials_shared_its_compiled_graphs(
     assert report["passed"]
 
 
+@pytest.mark.slow
 def test_a_result_that_does_not_reproduce_fails_and_leaves_the_champion_alone(env):
     mlflow = client(env)
     try:

@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 
 from tests.conftest import run_cli, spawn
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them
+
 N_TRIALS = 4
 SWEEP = ("+experiment=head_depth", "sweep.cv_folds=1", "data.image_size=64", "train.epochs=12", "train.batch_size=8",
          "sweep.pruner=none", "sweep.heartbeat_interval=1", "sweep.heartbeat_grace=2", "sweep.enqueue=[]",
@@ -78,13 +80,13 @@ def check_consistent(runs: Path, before: dict[int, float]) -> list[optuna.trial.
     experiment = client.get_experiment_by_name("head_depth")
     found = client.search_runs([experiment.experiment_id], max_results=500)
     assert not [r.info.run_name for r in found if r.info.status == "RUNNING"]
-    children = [r for r in found if r.data.tags.get("garbage_hpo.role") == "trial"]
+    children = [r for r in found if r.data.tags.get("hpo.role") == "trial"]
     for trial in trials:
         mine = [r for r in children if r.data.tags["optuna.trial_number"] == str(trial.number)]
         finished = [r for r in mine if r.info.status == "FINISHED"]
         if trial.state == TrialState.COMPLETE:
             assert len(finished) == 1 and len(mine) == 1, trial.number
-            assert finished[0].data.metrics["final_val_acc"] == pytest.approx(trial.value)
+            assert finished[0].data.metrics["objective"] == pytest.approx(trial.value)
         else:
             assert not finished, f"trial {trial.number} is {trial.state.name} but has a FINISHED run"
     return trials
@@ -112,8 +114,8 @@ def test_sigkill_mid_trial_is_failed_retried_with_same_params_and_its_run_closed
     assert retry.params == killed.params and retry.state == TrialState.COMPLETE
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     orphan = client.get_run(killed.user_attrs["mlflow_run_id"])
-    assert orphan.info.status == "FAILED" and "worker lost" in orphan.data.tags["garbage_hpo.fail_reason"]
-    parents = client.search_runs([orphan.info.experiment_id], "tags.`garbage_hpo.role` = 'sweep'")
+    assert orphan.info.status == "FAILED" and "worker lost" in orphan.data.tags["hpo.fail_reason"]
+    parents = client.search_runs([orphan.info.experiment_id], "tags.`hpo.role` = 'sweep'")
     assert sorted(p.info.status for p in parents) == ["FAILED", "FINISHED"]
 
 
@@ -160,7 +162,7 @@ def test_interrupt_ends_trial_and_runs_cleanly_and_requeues_the_trial(runs, tiny
     interrupted = next(t for t in trials_in(runs) if t.state == TrialState.FAIL)
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     run = client.get_run(interrupted.user_attrs["mlflow_run_id"])
-    assert run.info.status == "KILLED" and run.data.tags["garbage_hpo.trial_state"] == "INTERRUPTED"
+    assert run.info.status == "KILLED" and run.data.tags["hpo.state"] == "INTERRUPTED"
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.info.status == "KILLED"
     queued = [t for t in trials_in(runs) if t.state == TrialState.WAITING]
@@ -198,11 +200,11 @@ def test_diverging_trials_fail_with_reason_and_traceback_and_the_sweep_stops_aft
         # stopped within the epoch whose loss went non-finite: the epochs before it are reported, none after
         diverged_at = len(trial.intermediate_values) + 1
         assert f"at epoch {diverged_at}," in trial.user_attrs["fail_reason"] and diverged_at <= 12
-        assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["garbage_hpo.fail_reason"]
+        assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["hpo.fail_reason"]
         traceback = client.download_artifacts(run.info.run_id, f"trial-{trial.number}-traceback.txt", str(tmp_path))
         assert "NonFiniteLossError" in Path(traceback).read_text()
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
-    assert parent.info.status == "FAILED" and parent.data.metrics["best_val_acc"] == trials[1].value
+    assert parent.info.status == "FAILED" and parent.data.metrics["best_objective"] == trials[1].value
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -200,7 +200,7 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     assert len(done) == 3
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
-    parent = next(r for r in found if r.data.tags["garbage_hpo.role"] == "sweep")
+    parent = next(r for r in found if r.data.tags["hpo.role"] == "sweep")
     best = study.best_trial
     assert parent.data.metrics["best_cv_mean"] == pytest.approx(best.value)
     assert parent.data.metrics["best_cv_std"] == pytest.approx(best.user_attrs["cv_std"])
@@ -209,7 +209,7 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
         run = client.get_run(trial.user_attrs["mlflow_run_id"])
         folds = [run.data.metrics[f"fold_acc.{i}"] for i in range(3)]
         assert trial.value == pytest.approx(np.mean(folds)) == pytest.approx(run.data.metrics["cv_mean"])
-        curve = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "cv_val_acc")}
+        curve = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "epoch/cv_mean_acc")}
         assert curve == pytest.approx(trial.intermediate_values)  # what pruning saw: the fold mean per epoch
         assert max(curve.values()) == pytest.approx(trial.value)
         assert run.data.metrics["refit_epochs"] == max(curve, key=lambda e: (curve[e], -e))

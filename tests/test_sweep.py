@@ -134,8 +134,8 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("head_depth")
     runs_found = client.search_runs([experiment.experiment_id], max_results=100)
-    parents = [r for r in runs_found if r.data.tags.get("garbage_hpo.role") == "sweep"]
-    children = [r for r in runs_found if r.data.tags.get("garbage_hpo.role") == "trial"]
+    parents = [r for r in runs_found if r.data.tags.get("hpo.role") == "sweep"]
+    children = [r for r in runs_found if r.data.tags.get("hpo.role") == "trial"]
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
     assert len(children) == len(trials)
     by_run = {r.info.run_id: r for r in children}
@@ -146,26 +146,30 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
         assert run.data.tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
         assert run.data.params["sampled.head.depth"] == str(trial.params["head.depth"])
         assert run.data.params["head.depth"] == str(trial.params["head.depth"])  # the resolved config, too
-        history = client.get_metric_history(run.info.run_id, "val_acc")
+        history = client.get_metric_history(run.info.run_id, "epoch/val_acc")
         assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
         if trial.state == TrialState.COMPLETE:
             assert run.info.status == "FINISHED"
-            assert run.data.metrics["final_val_acc"] == pytest.approx(trial.value)
+            assert run.data.metrics["objective"] == pytest.approx(trial.value)  # the value Optuna got
+            assert not {k for k in run.data.metrics if k.startswith("val_") or k.startswith("objective.")}
         else:
-            assert run.info.status == "KILLED" and run.data.tags["garbage_hpo.trial_state"] == "PRUNED"
+            assert run.info.status == "KILLED" and run.data.tags["hpo.state"] == "PRUNED"
             assert run.data.metrics["pruned_at_epoch"] == max(trial.intermediate_values)
             assert max(trial.intermediate_values) < 4
 
     latest = max(parents, key=lambda r: r.info.start_time)
     best = study.best_trial
-    assert latest.data.metrics["best_val_acc"] == pytest.approx(best.value)
+    assert latest.data.metrics["best_objective"] == pytest.approx(best.value)
     best_run = by_run[best.user_attrs["mlflow_run_id"]]
-    for key in ("final_val_acc", "final_val_top5", "final_val_loss", "category_acc.wet"):
+    for key in ("model.val_acc", "model.val_top5", "model.val_loss", "per_category/wet"):
         assert latest.data.metrics[key] == pytest.approx(best_run.data.metrics[key])
-    assert latest.data.tags["garbage_hpo.best_run_id"] == best.user_attrs["mlflow_run_id"]
-    assert latest.data.params["best.head.depth"] == str(best.params["head.depth"])
+    assert latest.data.tags["hpo.best_run_id"] == best.user_attrs["mlflow_run_id"]
+    # the parent's plain params are the winner's configuration (the base config is base_config.yaml)
+    assert latest.data.params["head.depth"] == str(best.params["head.depth"])
+    assert latest.data.params["sampled.head.depth"] == str(best.params["head.depth"])
+    assert latest.data.params["sweep.name"] == "head_depth"
     artifacts = {a.path for a in client.list_artifacts(latest.info.run_id)}
-    assert {"trials.csv", "plots", "head_depth.yaml"} <= artifacts
+    assert {"trials.csv", "plots", "head_depth.yaml", "base_config.yaml"} <= artifacts
     plots = {a.path for a in client.list_artifacts(latest.info.run_id, "plots")}
     assert {"plots/optimization_history.png", "plots/param_importances.png", "plots/best_confusion_matrix.png"} <= plots
     trial_artifacts = {a.path for a in client.list_artifacts(best_run.info.run_id)}
@@ -179,6 +183,7 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
         assert db.execute("select count(*) from runs where status='RUNNING'").fetchone()[0] == 0
 
 
+@pytest.mark.slow
 def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, tiny_demo, tmp_path):
     space = write(tmp_path, """\
         question: tiny width x resolution trade-off
@@ -206,10 +211,11 @@ def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, t
     assert study.best_trials
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     exp = client.get_experiment_by_name("width_resolution")
-    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags["garbage_hpo.role"] == "sweep")
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags["hpo.role"] == "sweep")
     assert "plots/pareto_front.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
 
 
+@pytest.mark.slow
 def test_a_resumed_sweep_never_repeats_the_points_it_already_tried(runs, tiny_demo):
     args = (*TINY_SWEEP, f"data.root={tiny_demo}", "sweep.pruner=none", "sweep.sampler=random")
     run_cli("garbage_hpo.sweep", *args, "sweep.n_trials=2")
@@ -258,6 +264,7 @@ def test_bad_sweep_settings_stop_before_any_study_or_run(runs, tiny_demo, overri
     assert not (runs / "optuna.db").exists() and not (runs.parent / "x").exists()
 
 
+@pytest.mark.slow
 def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs, tiny_demo):
     proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=0")
     assert "nothing to do" in proc.stdout
@@ -267,9 +274,10 @@ def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs
     assert "best val_acc in trial #0" in again.stdout  # the summary is still printed
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
-    assert len([r for r in found if r.data.tags["garbage_hpo.role"] == "sweep"]) == 1
+    assert len([r for r in found if r.data.tags["hpo.role"] == "sweep"]) == 1
 
 
+@pytest.mark.slow
 def test_a_study_continued_with_another_mlflow_store_says_where_its_runs_are(runs, tiny_demo):
     run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1",
             "sweep.enqueue=[{head.depth:1,use_dropout:false,schedule.lr_max:0.05}]")
@@ -282,17 +290,18 @@ def test_a_study_continued_with_another_mlflow_store_says_where_its_runs_are(run
     assert "nothing to do" in again.stdout and "recorded in another MLflow store" in again.stdout
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'other.db'}")
     parents = [r for r in client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
-               if r.data.tags["garbage_hpo.role"] == "sweep"]
+               if r.data.tags["hpo.role"] == "sweep"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_a_study_refuses_another_experiment_unless_asked(runs, tiny_demo):
     run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
     experiment = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").get_experiment_by_name("head_depth")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # MLflow 3: training views
     assert experiment.tags["mlflow.note.content"].startswith("Does an extra dense layer")  # the question
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
-    parent = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["garbage_hpo.role"] == "sweep"]
+    parent = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["hpo.role"] == "sweep"]
     note = parent[0].data.tags["mlflow.note.content"]  # the parent run says what won, by how much, where
     assert "Does an extra dense layer" in note and "best val_acc in trial #0" in note and "95% CI" in note
     assert "Winning trial: http" in note and "workflowType=machine_learning" in note

@@ -129,6 +129,7 @@ def test_taps_with_fine_tuning_are_refused_before_any_work(runs, tiny_demo):
     assert not (runs / "cache").exists()
 
 
+@pytest.mark.slow
 def test_tta_is_measured_in_cv_deterministic_and_exported_with_the_model(runs, tiny_demo, tmp_path):
     """features.tta=flip: CV scores validation photos with their mirror images (a different value than without,
     the same on every run); the refit network averages both views itself, as the cached-feature head did."""

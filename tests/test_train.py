@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,23 +36,28 @@ def test_train_cli_records_a_complete_run_and_reuses_cached_features(runs, tiny_
     assert run.data.params["train.epochs"] == "3" and run.data.params["head.depth"] == "1"
     assert run.data.params["optimizer.name"] == "momentum" and run.data.params["data.image_size"] == "64"
     tags = run.data.tags
-    assert tags["garbage_hpo.data"] == "demo"  # the generator's marker is recognised under any path
-    assert tags["garbage_hpo.weight_profile"] == "keras" and len(tags["garbage_hpo.dataset_fingerprint"]) == 64
-    assert tags["garbage_hpo.features_cached"] == "false"
-    assert found[1].data.tags["garbage_hpo.features_cached"] == "true"
-    for key in ("train_loss", "val_acc", "val_loss", "val_top5", "lr"):
-        history = client.get_metric_history(run.info.run_id, key)
+    assert tags["hpo.data"] == "demo"  # the generator's marker is recognised under any path
+    assert tags["hpo.weights_profile"] == "keras" and len(tags["hpo.data_sha256"]) == 64
+    assert tags["hpo.features_cached"] == "false"
+    assert found[1].data.tags["hpo.features_cached"] == "true"
+    for key in ("train_loss", "val_acc", "val_loss", "val_top5", "lr"):  # curves: epoch/..., charted first
+        history = client.get_metric_history(run.info.run_id, f"epoch/{key}")
         assert sorted(m.step for m in history) == [1, 2, 3], key
-    val_acc = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "val_acc"), key=lambda m: m.step)]
-    assert run.data.metrics["final_val_acc"] == pytest.approx(max(val_acc))  # the best epoch's model is kept
-    assert 1 / 26 < run.data.metrics["final_val_acc"] <= 1.0
-    assert set(run.data.metrics) >= {"category_acc.recyclable", "class_acc.00_00", "best_epoch"}
+    history = client.get_metric_history(run.info.run_id, "epoch/val_acc")
+    val_acc = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert run.data.metrics["model.val_acc"] == pytest.approx(max(val_acc))  # the best epoch's model is kept
+    assert 1 / 26 < run.data.metrics["model.val_acc"] <= 1.0
+    assert not {k for k in run.data.metrics if k.startswith("val_") or "class_acc" in k}  # one name per figure
+    # readable class names, every class with a validation photo
+    assert set(run.data.metrics) >= {"per_category/recyclable", "per_class/circle-warm", "best_epoch"}
+    per_class = json.loads(Path(client.download_artifacts(run.info.run_id, "per_class.json", str(runs))).read_text())
+    assert len(per_class["per_class"]) == 26 and per_class["folders"]["circle-warm"] == "00_00"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "confusion_matrix.png", "confusion_matrix.json", "per_class.json", "model"} <= artifacts
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.ckpt", "model/model.json"}
     # seeded: the identical second run reproduces every metric exactly
-    assert found[1].data.metrics["final_val_acc"] == run.data.metrics["final_val_acc"]
-    assert found[1].data.metrics["final_val_loss"] == run.data.metrics["final_val_loss"]
+    assert found[1].data.metrics["model.val_acc"] == run.data.metrics["model.val_acc"]
+    assert found[1].data.metrics["model.val_loss"] == run.data.metrics["model.val_loss"]
 
 
 def test_demo_set_is_used_loudly_when_no_dataset_is_found(runs):
@@ -58,7 +65,7 @@ def test_demo_set_is_used_loudly_when_no_dataset_is_found(runs):
     assert "GENERATED DEMO SET" in proc.stdout + proc.stderr
     assert (runs / "demo_data" / "train" / "03_03").is_dir()
     _, found = mlflow_runs(runs)
-    assert found[0].data.tags["garbage_hpo.data"] == "demo"
+    assert found[0].data.tags["hpo.data"] == "demo"
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -129,9 +136,11 @@ def test_values_of_the_right_type_pass_the_check():
         check_values(compose("+model.widht=1"), schema)
 
 
-def test_unknown_config_group_option_is_rejected_by_hydra(runs):
-    proc = run_cli("garbage_hpo.train", "optimizer=sgd", check=False)
-    assert proc.returncode != 0 and "optimizer/sgd" in proc.stderr
+def test_hydra_own_refusals_exit_2_like_every_bad_input(runs):
+    proc = run_cli("garbage_hpo.train", "optimizer=sgd", check=False)  # a missing config group option
+    assert proc.returncode == 2 and "optimizer/sgd" in proc.stderr
+    proc = run_cli("garbage_hpo.train", "train.epoch=3", check=False)  # Hydra's "not in struct"
+    assert proc.returncode == 2 and "train.epoch" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_unreadable_photos_are_skipped_counted_and_the_run_goes_on(runs, tiny_demo, tmp_path):

@@ -206,7 +206,7 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
         process_wall = time.perf_counter() - start
         client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
         parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                    filter_string="tags.`garbage_hpo.role` = 'sweep'")[0]
+                                    filter_string="tags.`hpo.role` = 'sweep'")[0]
         metrics = parent.data.metrics
         if metrics.get("trials_complete", 0) < trials:
             raise RuntimeError(f"bench sweep completed {metrics.get('trials_complete')} of {trials} trials:\n{sweep}")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from omegaconf import DictConfig
-from sklearn.model_selection import StratifiedGroupKFold
 
 from garbage_hpo.data.dataset import DatasetIndex, Split, positions
 
@@ -57,6 +56,8 @@ def cv_folds(index: DatasetIndex, k: int, seed: int) -> list[Fold]:
     if distinct[fewest] < k:
         raise ValueError(f"sweep.cv_folds={k}: class {index.classes[fewest].folder} has only {distinct[fewest]} "
                          f"distinct photos, fewer than the folds; lower sweep.cv_folds")
+    from sklearn.model_selection import StratifiedGroupKFold  # imported here: one-split runs never need sklearn
+
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [Fold(pool[tr], first_of_each_group(pool[np.sort(va)], index))
             for tr, va in splitter.split(pool, labels, groups)]

@@ -17,6 +17,7 @@ from mindspore import nn
 from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import positions
+from garbage_hpo.metric_names import CV_CURVE
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
 from garbage_hpo.pipeline import Prepared, head_spec, run_tags, runs_dir, save_model, stage_configs
@@ -37,7 +38,7 @@ def folds_for(cfg: DictConfig, prepared: Prepared) -> list[Fold]:
 
 def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
            on_epoch: FoldCallback | None = None) -> CVResult:
-    """The configuration's CV value; logs params, tags, the fold-mean curve (`cv_val_acc` per epoch),
+    """The configuration's CV value; logs params, tags, the fold-mean curve (`epoch/cv_mean_acc`),
     `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`."""
     head_cfg, _ = stage_configs(cfg)
     pooled = head_inputs(cfg, prepared)
@@ -45,7 +46,7 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     folds = folds_for(cfg, prepared)
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.set_tags(run_tags(cfg, prepared) | {"garbage_hpo.selection": f"{len(folds)}-fold CV"})
+        tracker.set_tags(run_tags(cfg, prepared) | {"hpo.selection": f"{len(folds)}-fold CV"})
         out = default_out_dir(cfg, tracker)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
@@ -63,7 +64,7 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
                             standardize=sources.normalize == "standardize", flipped=flipped)
     if tracker is not None:
         for epoch, value in enumerate(result.mean_curve, start=1):
-            tracker.log_metrics({"cv_val_acc": float(value)}, step=epoch)
+            tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
         tracker.log_metrics(result.record() | {"train_seconds": result.seconds}, step=result.refit_epochs,
                             flush=True)
     return result

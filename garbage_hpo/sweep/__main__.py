@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from garbage_hpo.cli import configure_runtime, friendly_errors
+from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app
 from garbage_hpo.config_check import check_command_line
 from garbage_hpo.sweep.driver import Sweep, TooManyFailures
 from garbage_hpo.sweep.space import load_space
@@ -58,4 +58,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

@@ -12,6 +12,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from garbage_hpo.metric_names import objective_keys
 from garbage_hpo.pipeline import Prepared, TrainResult, runs_dir, train, validate_config
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import cv_folds_setting
@@ -40,6 +41,7 @@ from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
 from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, ui_hint, ui_link
 from garbage_hpo.training.loop import EpochResult
+from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
 
 log = logging.getLogger("garbage_hpo.sweep")
 METRICS = {"val_acc": "maximize", "val_top5": "maximize", "val_loss": "minimize", "latency_ms": "minimize",
@@ -162,15 +164,17 @@ class Sweep:
         self.parent = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
             run_name=f"sweep-{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            tags={"garbage_hpo.role": "sweep", "optuna.study_name": self.study_name,
-                  "optuna.storage": storage_url(self.cfg).split("@")[-1], "garbage_hpo.question": self.space.question}
+            tags={"hpo.role": "sweep", "optuna.study_name": self.study_name,
+                  "optuna.storage": storage_url(self.cfg).split("@")[-1], "hpo.question": self.space.question}
             | owner_tags(), description=self.space.question)
         status = "FAILED"
         try:
             closed = close_dead_parent_runs(self.parent.client, self.parent.experiment_id, self.study_name)
             if closed:
                 log.info("closed %d sweep run(s) of this study left open by processes that were killed", closed)
-            self.parent.log_params(flatten(OmegaConf.to_container(self.cfg, resolve=True)))
+            self.log_base_config()
+            save_trials_view(self.parent.client, self.parent.experiment_id, [p.name for p in self.space.params],
+                             [g.metric for g in self.goals], ascending=self.goals[0].direction == "minimize")
             self.parent.log_artifact(self.space.source)
             self.probe = log_probe(self.cfg, self.prepared, self.parent)
             optimize_start = time.perf_counter()
@@ -195,6 +199,17 @@ class Sweep:
             finally:
                 self.parent.end(status)
         return study
+
+    def log_base_config(self) -> None:
+        """The sweep's own settings as params; the base config as an artifact. The parent's other plain params
+        are the winner's configuration, logged when the sweep ends (sweep.report.log_winner)."""
+        assert self.parent is not None
+        config = OmegaConf.to_container(self.cfg, resolve=True)
+        self.parent.log_params(flatten({"sweep": config["sweep"]}))
+        path = self.runs / "sweeps" / self.study_name / self.parent.run_id / "base_config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(OmegaConf.to_yaml(self.cfg, resolve=True), encoding="utf-8")
+        self.parent.log_artifact(path)
 
     def note(self, study: optuna.Study) -> str:
         best = best_trials(study)
@@ -227,7 +242,7 @@ class Sweep:
         tracker = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
             run_name=f"trial-{trial.number}", parent_run_id=self.parent.run_id,
-            tags={"garbage_hpo.role": "trial", "optuna.trial_number": str(trial.number),
+            tags={"hpo.role": "trial", "optuna.trial_number": str(trial.number),
                   "optuna.study_name": self.study_name})
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         try:
@@ -241,17 +256,18 @@ class Sweep:
             values = self._values(prepared, result)
             for goal, value in zip(self.goals, values, strict=True):
                 trial.set_user_attr(goal.metric, value)
-            tracker.log_metrics({"trial_seconds": time.perf_counter() - start} | {
-                f"objective.{g.metric}": v for g, v in zip(self.goals, values, strict=True)}, flush=True)
+            keys = objective_keys([g.metric for g in self.goals])
+            tracker.log_metrics({"trial_seconds": time.perf_counter() - start} | dict(zip(keys, values, strict=True)),
+                                flush=True)
             tracker.end("FINISHED")
             return values[0] if not self.multi else tuple(values)
         except optuna.TrialPruned as pruned:
-            tracker.set_tags({"garbage_hpo.trial_state": "PRUNED"})
+            tracker.set_tags({"hpo.state": "PRUNED"})
             tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
             tracker.end("KILLED")
             raise
         except KeyboardInterrupt:  # Optuna records the trial FAIL; queue it again so a restart runs it first
-            tracker.set_tags({"garbage_hpo.trial_state": "INTERRUPTED"})
+            tracker.set_tags({"hpo.state": "INTERRUPTED"})
             tracker.end("KILLED")
             trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
             raise
@@ -310,7 +326,7 @@ class Sweep:
     def _record_failure(self, tracker: Tracker, trial: optuna.Trial, err: Exception) -> None:
         reason = f"{type(err).__name__}: {err}"
         trial.set_user_attr("fail_reason", reason[:1000])
-        tracker.set_tags({"garbage_hpo.trial_state": "FAILED", "garbage_hpo.fail_reason": reason[:5000]})
+        tracker.set_tags({"hpo.state": "FAILED", "hpo.fail_reason": reason[:5000]})
         path = self.runs / "sweeps" / self.study_name / f"trial-{trial.number}-traceback.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
@@ -350,8 +366,11 @@ class Sweep:
     def summary(self, study: optuna.Study) -> str:
         text = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
                             time.perf_counter() - self.started)
+        text += "".join(f"\n  {line}" for line in self.prepared.photo_counts())
         if self.parent is not None:
-            text += (f"\n  MLflow: {ui_link(self.tracking_uri, self.parent.experiment_id, self.parent.run_id)}"
+            experiment = self.parent.experiment_id
+            text += (f"\n  MLflow: this sweep {ui_link(self.tracking_uri, experiment, self.parent.run_id)}"
+                     f"\n          trials ranked by objective {ui_link(self.tracking_uri, experiment, view=VIEW_KEY)}"
                      f"{ui_hint(self.tracking_uri)}")
         best = best_trials(study)
         run_id = best[0].user_attrs.get("mlflow_run_id") if best else None

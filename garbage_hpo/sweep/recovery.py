@@ -32,7 +32,7 @@ LOST_WORKER = "worker lost: no heartbeat within the grace period (process killed
 
 def owner_tags() -> dict[str, str]:
     """Who runs this process; lets a later start on the same host tell a dead owner from a live one."""
-    return {"garbage_hpo.host": socket.gethostname(), "garbage_hpo.pid": str(os.getpid())}
+    return {"hpo.host": socket.gethostname(), "hpo.pid": str(os.getpid())}
 
 
 def _alive(pid: int) -> bool:
@@ -72,8 +72,8 @@ def close_trial_runs(client: MlflowClient, study_name: str, number: int, reason:
         filter_string=(f"tags.`optuna.study_name` = '{study_name}' and tags.`optuna.trial_number` = '{number}' "
                        "and attributes.status != 'FAILED'"))
     for run in runs:
-        client.set_tag(run.info.run_id, "garbage_hpo.trial_state", "FAILED")
-        client.set_tag(run.info.run_id, "garbage_hpo.fail_reason", reason)
+        client.set_tag(run.info.run_id, "hpo.state", "FAILED")
+        client.set_tag(run.info.run_id, "hpo.fail_reason", reason)
         client.set_terminated(run.info.run_id, "FAILED")
     return len(runs)
 
@@ -83,13 +83,13 @@ def close_dead_parent_runs(client: MlflowClient, experiment_id: str, study_name:
     host = socket.gethostname()
     runs = client.search_runs(
         [experiment_id],
-        filter_string=(f"tags.`garbage_hpo.role` = 'sweep' and tags.`optuna.study_name` = '{study_name}' "
-                       f"and attributes.status = 'RUNNING' and tags.`garbage_hpo.host` = '{host}'"))
+        filter_string=(f"tags.`hpo.role` = 'sweep' and tags.`optuna.study_name` = '{study_name}' "
+                       f"and attributes.status = 'RUNNING' and tags.`hpo.host` = '{host}'"))
     closed = 0
     for run in runs:
-        pid = int(run.data.tags.get("garbage_hpo.pid", "0") or 0)
+        pid = int(run.data.tags.get("hpo.pid", "0") or 0)
         if pid and pid != os.getpid() and not _alive(pid):
-            client.set_tag(run.info.run_id, "garbage_hpo.fail_reason", f"sweep process {pid} ended without closing it")
+            client.set_tag(run.info.run_id, "hpo.fail_reason", f"sweep process {pid} ended without closing it")
             client.set_terminated(run.info.run_id, "FAILED")
             closed += 1
     return closed

@@ -15,8 +15,9 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from garbage_hpo.metric_names import MODEL, OBJECTIVE, PER_CATEGORY, PER_CLASS
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
-from garbage_hpo.tracking import Tracker  # noqa: E402
+from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
 
 log = logging.getLogger(__name__)
 SELECTION_COLUMNS = ("cv_", "fold_acc.", "refit_epochs", "val_n", "val_ci95")
@@ -86,20 +87,29 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     if len(metric_names) == 1:
         trial = best[0]
         best_run_id = trial.user_attrs.get("mlflow_run_id")
-        own: dict[str, float] = {}
         found = run_in_store(parent.client, best_run_id)
-        if found is not None:  # the best trial's final metrics become the parent's own, for side-by-side comparison
-            own = {k: v for k, v in found.data.metrics.items()
-                   if k.startswith(("final_", "category_acc.", "class_acc.")) or k == "best_epoch"}
-        parent.log_metrics(own | best_selection(trial) | {f"best_{metric_names[0]}": trial.values[0],
-                                                          "best_trial_number": trial.number}, flush=True)
-        parent.log_params({f"best.{k}": v for k, v in trial.params.items()} | {"best.trial_number": trial.number})
-        parent.set_tags({"garbage_hpo.best_trial": trial.number,
-                         "garbage_hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
+        log_winner(parent, trial, found)
         if found is not None and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
             best_confusion_png(parent, best_run_id, trial.number, out)
     else:
-        parent.set_tags({"garbage_hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+        parent.set_tags({"hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+
+
+def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found) -> None:
+    """The parent's headline: the winner's value, interval and measured figures as metrics, and its resolved
+    configuration as the parent's plain params (the base config is the artifact base_config.yaml)."""
+    own: dict[str, float] = {}
+    params = {mlflow_key(f"sampled.{k}"): v for k, v in trial.params.items()}  # the keys the trial run has
+    if found is not None:  # the winner's own figures and configuration, for side-by-side comparison
+        own = {k: v for k, v in found.data.metrics.items()
+               if k.startswith((MODEL, PER_CLASS, PER_CATEGORY)) or k == "best_epoch"}
+        # sweep.* stays as this invocation logged it (a trial of an earlier invocation may differ, e.g. n_trials)
+        params |= {k: v for k, v in found.data.params.items() if not k.startswith("sweep.")}
+    parent.log_metrics(own | best_selection(trial) | {f"best_{OBJECTIVE}": trial.values[0],
+                                                      "best_trial_number": trial.number}, flush=True)
+    parent.log_params(params)
+    parent.set_tags({"hpo.best_trial": trial.number,
+                     "hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
 
 
 def run_in_store(client, run_id: str | None):

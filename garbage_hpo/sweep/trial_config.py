@@ -52,3 +52,17 @@ class PreparedCache:
             self._cache[key] = prepare(cfg)
             self.misses += 1
         return self._cache[key]
+
+    def photo_counts(self) -> list[str]:
+        """One line per dataset this sweep read: photos used, where from, skipped, the test set left alone."""
+        lines = []
+        for prepared in self._cache.values():
+            index, split = prepared.index, prepared.split
+            used = len(index.samples) - len(split.test)
+            line = f"photos: {used} used from {index.root}/train/, {len(index.skipped)} skipped"
+            if len(index.skipped):
+                line += f" (e.g. {index.skipped[0][0].name}: {index.skipped[0][1]})"
+            if len(split.test):
+                line += f"; val/ test set ({len(split.test)} photos) not used by the sweep"
+            lines.append(line)
+        return lines

@@ -29,7 +29,10 @@ class EpochResult:
     seconds: float
 
     def metrics(self) -> dict[str, float]:
-        return {"train_loss": self.train_loss, "lr": self.lr, **self.val.as_metrics("val_")}
+        """Per-epoch curves, named `epoch/...` (see garbage_hpo.metric_names)."""
+        from garbage_hpo.metric_names import CURVE
+
+        return {f"{CURVE}train_loss": self.train_loss, f"{CURVE}lr": self.lr, **self.val.as_metrics(f"{CURVE}val_")}
 
 
 EpochCallback = Callable[[EpochResult], None]

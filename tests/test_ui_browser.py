@@ -1,0 +1,80 @@
+"""The MLflow UI as a user sees it: the pinned MLflow's own UI server, rendered by headless Chromium.
+
+Skipped where Chromium is not installed (`apt-get install chromium`); CI checks the tags, metrics and links
+the UI reads in test_sweep.py, this test checks what the UI makes of them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import run_cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed"), pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rendered(url: str) -> str:
+    """The page's DOM after its scripts ran (virtual time lets the UI fetch and render its data)."""
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000",
+                           "--virtual-time-budget=15000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120)
+    return proc.stdout
+
+
+@pytest.fixture
+def mlflow_ui(runs):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                               f"sqlite:///{runs / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(base, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves(runs, tiny_demo, mlflow_ui):
+    proc = run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "data.image_size=64",
+                   "train.epochs=3", "sweep.n_trials=3", "sweep.cv_folds=1", "sweep.pruner=none")
+    link = re.search(r"trials ranked by objective (\S+)", proc.stdout).group(1)
+    assert "workflowType=machine_learning" in link and "viewStateShareKey=trials" in link
+    page = rendered(link.replace("http://127.0.0.1:5000", mlflow_ui))
+
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    done = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: (-t.value, t.number))
+    shown = list(dict.fromkeys(re.findall(r"trial-\d+", page)))
+    assert shown == [f"trial-{t.number}" for t in done]  # the trials, flat, ranked as Optuna ranks them
+    assert ">objective<" in page and "sampled.head.depth" in page
+
+    experiment = re.search(r"#/experiments/(\d+)/", link).group(1)
+    best_run = done[0].user_attrs["mlflow_run_id"]
+    charts = rendered(f"{mlflow_ui}/#/experiments/{experiment}/runs/{best_run}/model-metrics"
+                      "?workflowType=machine_learning")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", charts))
+    sections = [m.group(1) for m in re.finditer(r"\b(epoch|per_category|per_class|Model metrics) \(\d+\)", text)]
+    assert sections[:1] == ["epoch"] and "Model metrics" in sections  # learning curves first
