@@ -103,6 +103,8 @@ class Sweep:
         self.configs = TrialConfigs(cfg, base_overrides)
         self.on_stale = StaleTrialHandler(self.tracking_uri)
         self.stop = GracefulStop()  # installed as the signal handler by the CLI
+        self.stop.on_force = self.close_now
+        self.running: tuple[optuna.Trial, Tracker] | None = None  # the trial in progress, for close_now
         self.prepared = PreparedCache()
         self.parent: Tracker | None = None
         self.consecutive_failures = 0
@@ -120,7 +122,9 @@ class Sweep:
         if not cfg.sweep.verbose:  # one line per trial instead of one per epoch
             logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
             logging.getLogger("garbage_hpo.selection").setLevel(logging.WARNING)
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            # ERROR: Optuna's "Trial failed" warning repeats the sweep's own FAIL line with a traceback (the
+            # traceback is kept in runs/sweeps/<study>/trial-<n>-traceback.txt and on the trial's run)
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     # -- study --------------------------------------------------------------------------------------------
     def study(self) -> optuna.Study:
@@ -245,6 +249,7 @@ class Sweep:
             tags={"hpo.role": "trial", "optuna.trial_number": str(trial.number),
                   "optuna.study_name": self.study_name})
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
+        self.running = (trial, tracker)
         try:
             self.stop.check()
             groups, scalars = self.space.config_values(sampled)
@@ -274,6 +279,23 @@ class Sweep:
         except Exception as err:
             self._record_failure(tracker, trial, err)
             raise
+        finally:
+            self.running = None
+
+    def close_now(self) -> None:
+        """A second Ctrl-C (from the stop watcher thread, while the main thread may be inside MindSpore):
+        record the running trial as interrupted, queue its parameters again, close the parent run."""
+        running = self.running
+        if running is not None:
+            trial, tracker = running
+            storage = trial.study._storage  # Optuna keeps no public handle on a running trial's storage
+            if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:  # not already settled by the main thread
+                tracker.set_tags({"hpo.state": "INTERRUPTED"})
+                tracker.end("KILLED")
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        if self.parent is not None:
+            self.parent.end("KILLED")
 
     def _train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared,
                tracker: Tracker) -> TrainResult | CVResult:
