@@ -34,6 +34,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
+from garbage_hpo.stats import format_params
 
 log = logging.getLogger("garbage_hpo.reproduce")
 
@@ -128,7 +129,7 @@ def locate(overrides: dict[str, str]):
                                 f"{best.run_id}, which {uri} does not hold (pass the sweep's tracking.uri=)") from err
     which = "trial" if number is not None else "best trial"
     print(f"{which}: study {best.study_name} #{best.number} val_acc={best.value:.4f} (MLflow run {best.run_id}) "
-          f"params {best.params}", flush=True)
+          f"params {format_params(best.params)}", flush=True)
     return best, original, client, uri, storage
 
 

@@ -93,3 +93,8 @@ def newcombe_difference(acc_a: float, n_a: int, acc_b: float, n_b: int, z: float
     a, b = wilson(round(acc_a * n_a), n_a, z), wilson(round(acc_b * n_b), n_b, z)
     d = acc_a - acc_b
     return Interval(d - math.hypot(acc_a - a.low, b.high - acc_b), d + math.hypot(a.high - acc_a, acc_b - b.low))
+
+
+def format_params(params: dict) -> str:
+    """Sampled values for the terminal: floats with 4 significant digits (`head.dropout=0.6344`)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

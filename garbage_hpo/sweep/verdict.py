@@ -8,7 +8,14 @@ import optuna
 from omegaconf import DictConfig
 
 from garbage_hpo.selection.probe import ProbeResult
-from garbage_hpo.stats import FoldSummary, describe_folds, describe_split, newcombe_difference, paired_difference
+from garbage_hpo.stats import (
+    FoldSummary,
+    describe_folds,
+    describe_split,
+    format_params,
+    newcombe_difference,
+    paired_difference,
+)
 from garbage_hpo.sweep.report import best_trials
 from garbage_hpo.tracking import Tracker
 
@@ -71,11 +78,11 @@ def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: Prob
     if len(metrics) > 1:
         lines = [f"sweep {name}: Pareto front of {len(best)} trials ({elapsed:.0f}s)"]
         lines += [f"  #{t.number}: " + ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, t.values, strict=True))
-                  + f"  {t.params}" for t in best]
+                  + f"  {format_params(t.params)}" for t in best]
         return "\n".join(lines)
     t = best[0]
     lines = [f"sweep {name}: best {metrics[0]} in trial #{t.number} (MLflow run {t.user_attrs.get('mlflow_run_id')}) "
-             f"params {t.params} ({elapsed:.0f}s)",
+             f"{format_params(t.params)} ({elapsed:.0f}s)",
              f"  {metrics[0]}: {describe_trial_value(t)}"]
     if probe is not None and metrics[0] == "val_acc":
         lines += [f"  peer {probe.describe()}", f"  {versus_probe(t, probe)}"]
