@@ -50,7 +50,7 @@ def main(cfg: DictConfig) -> None:
         except KeyboardInterrupt:
             print("interrupted: the running trial is recorded as failed and queued again; run the same command "
                   "to continue the study", file=sys.stderr)
-            sys.exit(130)
+            sweep.stop.exit_interrupted(130)
         except TooManyFailures as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(1)

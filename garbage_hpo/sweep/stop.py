@@ -14,6 +14,7 @@ with exit code 130.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -75,6 +76,16 @@ class GracefulStop:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(130)  # at once: the main thread may be inside a MindSpore graph step
+
+    @staticmethod
+    def exit_interrupted(code: int = 130) -> None:
+        """End the process after a stop that closed everything. Not sys.exit: interpreter shutdown first
+        gives SIGINT/SIGTERM back to their default action and then tears MindSpore down for a while, so a
+        second signal in that window would kill the process (-15) instead of ending it with `code`."""
+        logging.shutdown()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt here if a stop was asked for."""
