@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,11 @@ from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.stats import wilson
 from garbage_hpo.taps import feature_sources, head_inputs, standardizer
 from garbage_hpo.tracking import Tracker, flatten, git_commit
+from garbage_hpo.training.cached_finetune import finetune_from_cache
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
 from garbage_hpo.training.head_stage import StageConfig, train_head
-from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
+from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, restore, snapshot
 from garbage_hpo.training.optim import check_optimizer
 from garbage_hpo.training.schedule import lr_schedule
 
@@ -165,7 +167,10 @@ def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
     head = StageConfig(**_stage_fields(cfg.train, cfg.optimizer, cfg.schedule), label_smoothing=smoothing)
     ft = FinetuneConfig(**_stage_fields(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule),
                         label_smoothing=smoothing, section="finetune", unfreeze=cfg.finetune.unfreeze,
-                        batchnorm=str(cfg.finetune.get("batchnorm", "batch")))
+                        batchnorm=str(cfg.finetune.get("batchnorm", "batch")),
+                        augment=bool(cfg.finetune.get("augment", True)),
+                        cached_views=cfg.finetune.get("cached_views", 8),
+                        cache_dtype=str(cfg.finetune.get("cache_dtype", "float16")))
     return head, ft
 
 
@@ -267,23 +272,13 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     if ft_cfg.epochs > 0:
         assert net is not None
         stage1_state = snapshot(net)
-        scaling = prepared.spec.profile.input_scaling
-        val_images = np.stack([preprocess(img, prepared.image_size, scaling)
-                               for img in load_images(prepared, split.val)])
-        workers = int(cfg.finetune.get("workers", 1) or 1)
-        if workers > 1:
-            job = DataParallelJob(prepared.spec, spec, [str(prepared.index.samples[i].path) for i in split.train],
-                                  labels[split.train], y_val, ft_cfg, prepared.image_size, scaling, seed,
-                                  head_cfg.epochs)
-            job_dir = runs_dir(cfg) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            ft_result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
-        else:
-            ft_result = finetune(net, load_images(prepared, split.train), labels[split.train], val_images, y_val,
-                                 ft_cfg, prepared.image_size, scaling, seed, head_cfg.epochs, record)
+        ft = finetune_from_cache(cfg, prepared, net, ft_cfg, seed, head_cfg.epochs, record) or \
+            finetune_on_images(cfg, prepared, net, spec, ft_cfg, seed, head_cfg.epochs, record)
+        ft_result, ft_scores = ft
         history += ft_result.history
         if ft_result.best and best and ft_result.best.val.accuracy >= best.val.accuracy:
             best_stage, best = "finetune", ft_result.best
-            val_scores = predict_images(net, val_images, ft_cfg.batch_size)
+            val_scores = ft_scores()
         else:
             log.info("fine-tuning did not beat the head alone; keeping the stage-1 model")
             restore(net, stage1_state)
@@ -307,6 +302,27 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     if tracker is not None:
         log_final(tracker, cfg, prepared, result, pred, y_val, out_dir, plots)
     return result
+
+
+def finetune_on_images(cfg: DictConfig, prepared: Prepared, net: nn.Cell, spec: HeadSpec, ft_cfg: FinetuneConfig,
+                       seed: int, step_offset: int, record: EpochCallback
+                       ) -> tuple[StageResult, Callable[[], np.ndarray]]:
+    """Fine-tune on augmented photos (no cut-point cache, or data-parallel workers); also returns a function
+    giving the final network's validation scores."""
+    split, labels = prepared.split, prepared.labels
+    scaling = prepared.spec.profile.input_scaling
+    val_images = np.stack([preprocess(img, prepared.image_size, scaling) for img in load_images(prepared, split.val)])
+    y_val = labels[split.val]
+    workers = int(cfg.finetune.get("workers", 1) or 1)
+    if workers > 1:
+        job = DataParallelJob(prepared.spec, spec, [str(prepared.index.samples[i].path) for i in split.train],
+                              labels[split.train], y_val, ft_cfg, prepared.image_size, scaling, seed, step_offset)
+        job_dir = runs_dir(cfg) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
+    else:
+        result = finetune(net, load_images(prepared, split.train), labels[split.train], val_images, y_val, ft_cfg,
+                          prepared.image_size, scaling, seed, step_offset, record)
+    return result, lambda: predict_images(net, val_images, ft_cfg.batch_size)
 
 
 def test_scores(prepared: Prepared, test: np.ndarray, net: nn.Cell | None, classifier, pooled: np.ndarray,

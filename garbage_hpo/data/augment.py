@@ -7,9 +7,14 @@ import math
 import cv2
 import numpy as np
 
+CROP_SCALE = (0.35, 1.0)  # share of the photo's area a crop keeps
+CROP_RATIO = (3 / 4, 4 / 3)
+FLIP_PROBABILITY = 0.5
+AUGMENTATION = {"crop_scale": CROP_SCALE, "crop_ratio": CROP_RATIO, "flip": FLIP_PROBABILITY}  # cut-cache key
+
 
 def random_resized_crop(rgb: np.ndarray, size: int, rng: np.random.Generator,
-                        scale: tuple[float, float] = (0.35, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)
+                        scale: tuple[float, float] = CROP_SCALE, ratio: tuple[float, float] = CROP_RATIO
                         ) -> np.ndarray:
     h, w = rgb.shape[:2]
     area = h * w
@@ -25,6 +30,6 @@ def random_resized_crop(rgb: np.ndarray, size: int, rng: np.random.Generator,
 
 def augment(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     out = random_resized_crop(rgb, size, rng)
-    if rng.random() < 0.5:
+    if rng.random() < FLIP_PROBABILITY:
         out = out[:, ::-1]
     return np.ascontiguousarray(out)

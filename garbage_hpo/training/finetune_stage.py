@@ -21,10 +21,18 @@ class FinetuneConfig(StageConfig):
     unfreeze: int | str = "all"  # "all" or the number of last backbone blocks to train
     batchnorm: str = "batch"  # "batch": trained BatchNorm layers normalise with batch statistics; "frozen": with
     #                           their stored statistics (small batches; exact data-parallel equivalence)
+    augment: bool = True  # random resized crop + flip of the training photos
+    cached_views: int = 8  # augmented views per photo in the cut-point cache (cut_cache.py); 0: no cache
+    cache_dtype: str = "float16"  # how the cache stores activations: float16 or float32
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.batchnorm not in ("batch", "frozen"):
             raise ValueError(f"finetune.batchnorm={self.batchnorm!r}: 'batch' or 'frozen'")
+        if isinstance(self.cached_views, bool) or not isinstance(self.cached_views, int) or self.cached_views < 0:
+            raise ValueError(f"finetune.cached_views={self.cached_views!r}: a whole number of views, 0 for no cache")
+        if self.cache_dtype not in ("float16", "float32"):
+            raise ValueError(f"finetune.cache_dtype={self.cache_dtype!r}: 'float16' or 'float32'")
 
     def blocks_to_train(self, total: int) -> int:
         if self.unfreeze == "all":
@@ -104,8 +112,8 @@ def finetune(
         for idx in shuffled_batches(len(train_rgb), batch, seed + 1, epoch):
             mine = idx[rank * share : (rank + 1) * share]
             # one generator per (epoch, photo): the same crops whichever worker handles the photo
-            x = np.stack([preprocess(augment(train_rgb[i], image_size, np.random.default_rng([seed, 7919, epoch, i])),
-                                     image_size, scaling) for i in mine])
+            x = np.stack([preprocess(augment(train_rgb[i], image_size, np.random.default_rng([seed, 7919, epoch, i]))
+                                     if cfg.augment else train_rgb[i], image_size, scaling) for i in mine])
             yield x, y_train[mine]
 
     def evaluate() -> Evaluation:
