@@ -14,12 +14,14 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 # MLflow's own terminal output: a tqdm bar per artifact download and, with an http:// server, a "View run" pair
@@ -105,9 +107,27 @@ def ui_hint(uri: str) -> str:
     return f" (start the UI with: make ui STORE={uri})"
 
 
-class Tracker:
-    """One MLflow run; metrics are buffered and sent with `log_batch` at most every `flush_seconds`."""
+def _timed(method: Callable[..., T]) -> Callable[..., T]:
+    """Add the call's duration to the tracker's `seconds` (the sweep's in-process overhead counters)."""
 
+    @functools.wraps(method)
+    def wrapper(self: Tracker, *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    return wrapper
+
+
+class Tracker:
+    """One MLflow run; metrics are buffered and sent with `log_batch` at most every `flush_seconds`.
+    `seconds` adds up the time spent in MLflow calls, run creation included."""
+
+    seconds: float = 0.0
+
+    @_timed
     def __init__(self, uri: str, experiment: str, artifact_root: Path | None, run_name: str | None = None,
                  tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
                  flush_seconds: float = 2.0, description: str | None = None) -> None:
@@ -144,14 +164,17 @@ class Tracker:
                     self.client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
 
+    @_timed
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(mlflow_key(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
 
+    @_timed
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    @_timed
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, flush: bool = False) -> None:
         now = int(time.time() * 1000)
         self._pending += [Metric(mlflow_key(k), float(v), now, step) for k, v in metrics.items()]
@@ -164,9 +187,11 @@ class Tracker:
             self.client.log_batch(self.run_id, metrics=batch)
         self._last_flush = time.monotonic()
 
+    @_timed
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @_timed
     def end(self, status: str = "FINISHED") -> None:
         if self.finished:
             return

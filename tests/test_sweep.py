@@ -148,6 +148,10 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
         assert run.data.params["head.depth"] == str(trial.params["head.depth"])  # the resolved config, too
         history = client.get_metric_history(run.info.run_id, "epoch/val_acc")
         assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
+        times = {k: v for k, v in run.data.metrics.items() if k.startswith("time.")}
+        assert times["time.train_s"] > 0 and 0 <= times["time.overhead_pct"] < 100  # in-process counters
+        parts = sum(times[f"time.{p}_s"] for p in ("prepare", "train", "mlflow", "optuna", "config", "other"))
+        assert parts == pytest.approx(times["time.total_s"], rel=1e-6)
         if trial.state == TrialState.COMPLETE:
             assert run.info.status == "FINISHED"
             assert run.data.metrics["objective"] == pytest.approx(trial.value)  # the value Optuna got
@@ -160,6 +164,8 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
     latest = max(parents, key=lambda r: r.info.start_time)
     best = study.best_trial
     assert latest.data.metrics["best_objective"] == pytest.approx(best.value)
+    assert latest.data.metrics["time.trials_s"] >= latest.data.metrics["time.train_s"] > 0
+    assert "overhead" in second.stdout and "time in 2 trials" in second.stdout
     best_run = by_run[best.user_attrs["mlflow_run_id"]]
     for key in ("model.val_acc", "model.val_top5", "model.val_loss", "per_category/wet"):
         assert latest.data.metrics[key] == pytest.approx(best_run.data.metrics[key])

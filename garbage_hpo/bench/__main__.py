@@ -10,11 +10,12 @@ machine, the command and a table of the figures is appended to BENCHMARKS.md. Se
   extract   frozen MobileNetV2 at 224 px, batch 1/16/32/64: our feature engine, MindSpore graph mode, PyTorch
             eager (if torch is installed: `pip install torch==2.13.0`) and ONNX Runtime on the same batch;
             JPEG decode + preprocessing measured separately; feature agreement between engines
-  head      one head trial on cached features (30 epochs, full train split), first (compiling) and warm
-  sweep     a warm-cache head sweep of `trials` trials in a child process: wall time, the ratio to the sum of
-            the same trials trained bare (no Optuna, no MLflow) in another fresh process, work counters and
-            the sweep's own peak RSS
-  finetune  one fine-tune epoch (last 6 blocks) at 224 and at 160 px
+  head      one head trial on cached features (20 epochs, full train split), first (compiling) and warm
+  sweep     a warm-cache head sweep of `trials` trials (20 epochs) in a child process: wall time, its overhead
+            share from the sweep's in-process counters (Optuna, MLflow, config vs training), work counters
+            and the sweep's own peak RSS
+  finetune  one fine-tune epoch at 160 px, last 2 and 4 blocks: on images and on the cut-point cache (its
+            build time too), the speedup and the peak RSS
   latency   single-image latency of the exported MINDIR and of the training-time network
   startup   a whole cached `python -m garbage_hpo.train` (median of 3, temporary MLflow store) and the time
             spent importing the command
@@ -184,8 +185,9 @@ def bench_head(cfg) -> Figures:
 
 
 def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
-    """The sweep runs as its own process; then the same trials are trained bare in another fresh process, so
-    both sides pay the same start-up state. The sweep reports its own peak RSS (VmHWM after exec)."""
+    """A warm-cache head sweep in its own process. Its overhead is what the sweep's in-process counters
+    (sweep/timing.py, logged on its parent run) attribute to Optuna, MLflow, config composition and the rest
+    outside training: comparing two processes' wall times measured the machine's load more than the sweep."""
     from mlflow.tracking import MlflowClient
 
     from garbage_hpo.paths import default_weights_path
@@ -196,13 +198,11 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
         (sweep_runs / "cache").mkdir(parents=True)
         if (runs / "cache" / "features").is_dir():  # warm cache: the sweep does no backbone work
             os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
-        # one split: the bare replay trains each trial with pipeline.train (the overhead is what is measured)
-        args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=30",
+        args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=20",
                 "sweep.enqueue=[]", "sweep.cv_folds=1", "sweep.probe=false"]
         args += [f"{k}={v}" for k, v in overrides.items()]
         env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
                             "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
-        storage = f"sqlite:///{sweep_runs / 'optuna.db'}"
         start = time.perf_counter()
         sweep = _child(["-m", "garbage_hpo.sweep", *args], env, Path(tmp) / "sweep.log")
         process_wall = time.perf_counter() - start
@@ -212,22 +212,23 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
         metrics = parent.data.metrics
         if metrics.get("trials_complete", 0) < trials:
             raise RuntimeError(f"bench sweep completed {metrics.get('trials_complete')} of {trials} trials:\n{sweep}")
-        replay = _child(["-m", "garbage_hpo.bench.replay", storage, "head_depth", *args], env,
-                        Path(tmp) / "replay.log")
-        bare = json.loads(replay.strip().splitlines()[-1])["bare_seconds"]
-    wall = metrics["sweep_trials_seconds"]
     out: Figures = {
-        "sweep_trials": trials, "sweep_wall_s": wall, "sweep_process_wall_s": process_wall,
-        "sweep_bare_trainings_s": bare, "sweep_overhead_ratio": wall / bare if bare else None,
+        "sweep_trials": trials, "sweep_wall_s": metrics["sweep_trials_seconds"], "sweep_process_wall_s": process_wall,
+        "sweep_overhead_pct": metrics["time.overhead_pct"],
+        "sweep_train_s": metrics["time.train_s"], "sweep_optuna_s": metrics["time.optuna_s"],
+        "sweep_mlflow_s": metrics["time.mlflow_s"], "sweep_config_s": metrics["time.config_s"],
+        "sweep_trial_train_s": metrics["time.train_s"] / trials,
         "peak_rss_mb": metrics.get("work.peak_rss_mb"), "sweep_prepare_calls": metrics.get("work.prepare_calls"),
         "sweep_feature_extractions": metrics.get("work.feature_extractions"),
         "sweep_graphs_compiled": metrics.get("work.head_graphs_compiled"),
         "sweep_graphs_reused": metrics.get("work.head_graphs_reused"),
     }
-    say(f"sweep of {trials} trials (30 epochs), wall", wall, "s",
+    say(f"sweep of {trials} trials (20 epochs), wall", out["sweep_wall_s"], "s",
         f"trials only; the whole process took {process_wall:.1f} s with start-up")
-    say("same trials trained bare", bare, "s", "no Optuna, no MLflow, a fresh process of its own")
-    say("sweep overhead ratio (wall / bare)", out["sweep_overhead_ratio"], "x")
+    say("  training and evaluation per trial", out["sweep_trial_train_s"], "s")
+    say("  Optuna / MLflow / config", f"{out['sweep_optuna_s']:.2f} / {out['sweep_mlflow_s']:.2f} / "
+        f"{out['sweep_config_s']:.2f}", "s")
+    say("sweep overhead (in-process counters)", out["sweep_overhead_pct"], "%", "of the trials' wall time")
     say("work: prepare / extractions", f"{out['sweep_prepare_calls']} / {out['sweep_feature_extractions']}")
     say("work: head graphs compiled / reused", f"{out['sweep_graphs_compiled']} / {out['sweep_graphs_reused']}")
     say("peak RSS of the sweep process", out["peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
@@ -244,17 +245,48 @@ def _child(args: list[str], env: dict[str, str], log_path: Path) -> str:
     return text
 
 
-def bench_finetune(cfg_for: Callable[[list[str]], object]) -> Figures:
+def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
+    """One fine-tune epoch at 160 px on images and on the cut-point cache, for the last 2 and 4 blocks. The
+    cache is built in a temporary folder (so its build is measured); cached epochs after the first (which
+    compiles) are timed."""
+    import resource
+
     from garbage_hpo.pipeline import prepare, train
+    from garbage_hpo.training import cut_cache
 
     out: Figures = {}
-    for size in (224, 160):
-        cfg = cfg_for([f"data.image_size={size}", "finetune=last_blocks", "finetune.epochs=1", "train.epochs=1"])
-        prepared = prepare(cfg)
-        history = train(cfg, prepared, tracker=None, save_checkpoint=False).history
-        seconds = [r.seconds for r in history if r.stage == "finetune"]
-        out[f"finetune_epoch_{size}_s"] = seconds[0]
-        say(f"fine-tune epoch @{size}", seconds[0], "s", f"{len(prepared.split.train)} images, last 6 blocks")
+    runs = Path(str(base.runs_dir)).absolute()
+    with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
+        (Path(tmp) / "cache").mkdir()
+        (runs / "cache" / "features").mkdir(parents=True, exist_ok=True)  # features: shared, kept
+        os.symlink(runs / "cache" / "features", Path(tmp) / "cache" / "features")
+        common = ["data.image_size=160", "finetune=last_blocks", "train.epochs=1", f"runs_dir={tmp}"]
+        for blocks in (2, 4):
+            at = [*common, f"finetune.unfreeze={blocks}"]
+            cfg = cfg_for([*at, "finetune.epochs=1", "finetune.cached_views=0"])
+            prepared = prepare(cfg)
+            uncached = [r.seconds for r in train(cfg, prepared, save_checkpoint=False).history
+                        if r.stage == "finetune"][0]
+            built = cut_cache.COUNTERS["build_seconds"]
+            cfg = cfg_for([*at, "finetune.epochs=3"])
+            epochs = [r.seconds for r in train(cfg, prepared, save_checkpoint=False).history if r.stage == "finetune"]
+            cached = float(np.median(epochs[1:]))
+            out |= {f"finetune_uncached_epoch_u{blocks}_s": uncached, f"finetune_cached_epoch_u{blocks}_s": cached,
+                    f"finetune_cache_build_u{blocks}_s": cut_cache.COUNTERS["build_seconds"] - built,
+                    f"finetune_cache_speedup_u{blocks}": uncached / cached}
+            n = len(prepared.split.train)
+            say(f"fine-tune epoch @160, last {blocks} blocks, on images", uncached, "s", f"{n} photos")
+            say(f"fine-tune epoch @160, last {blocks} blocks, on the cache", cached, "s",
+                f"median of epochs 2-3; first epoch {epochs[0]:.1f} s (compiles)")
+            say("  cache build", out[f"finetune_cache_build_u{blocks}_s"], "s",
+                f"{cfg.finetune.cached_views} views + center of every train/ photo")
+    out["finetune_uncached_epoch_s"] = max(v for k, v in out.items() if k.startswith("finetune_uncached"))
+    out["finetune_cached_epoch_s"] = max(v for k, v in out.items() if k.startswith("finetune_cached"))
+    out["finetune_cache_build_s"] = max(v for k, v in out.items() if k.startswith("finetune_cache_build"))
+    out["finetune_cache_speedup"] = min(v for k, v in out.items() if k.startswith("finetune_cache_speedup_"))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    say("fine-tune cache speedup (smallest)", out["finetune_cache_speedup"], "x")
+    say("peak RSS of this process", out["peak_rss_mb"], "MB")
     return out
 
 
@@ -356,9 +388,9 @@ def main(argv: list[str] | None = None) -> int:
 
         steps = {
             "extract": lambda: bench_extract(base, n_images),
-            "head": lambda: bench_head(base),
+            "head": lambda: bench_head(cfg_for(["train.epochs=20"])),
             "sweep": lambda: bench_sweep(base, overrides, trials),
-            "finetune": lambda: bench_finetune(cfg_for),
+            "finetune": lambda: bench_finetune(cfg_for, base),
             "latency": lambda: bench_latency(base),
             "startup": lambda: bench_startup(base, overrides),
         }

@@ -37,6 +37,7 @@ from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
+from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
 from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, ui_hint, ui_link
@@ -110,6 +111,9 @@ class Sweep:
         self.consecutive_failures = 0
         self.aborted: str | None = None  # why the sweep stopped early, if it did
         self.started = time.perf_counter()
+        self.times = SweepTimes()  # in-process counters of where trial time goes (timing.py)
+        self.trial_times = TrialTimes()  # the running trial's
+        self.last_trial_end: float | None = None  # Optuna's bookkeeping between trials is counted from here
         check_against_config(space, cfg)
         validate_config(cfg)
         check_enqueue(space, cfg)
@@ -181,13 +185,13 @@ class Sweep:
                              [g.metric for g in self.goals], ascending=self.goals[0].direction == "minimize")
             self.parent.log_artifact(self.space.source)
             self.probe = log_probe(self.cfg, self.prepared, self.parent)
-            optimize_start = time.perf_counter()
+            optimize_start = self.last_trial_end = time.perf_counter()
             if done < target:
                 study.optimize(
                     self.objective, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
                     callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
             self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
-                                    | self.work_counters())
+                                    | self.work_counters() | self.times.metrics())
             fail_stale_trials(study)
             if self.aborted:
                 raise TooManyFailures(self.aborted)
@@ -235,39 +239,69 @@ class Sweep:
 
     # -- one trial ------------------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        start = time.perf_counter()
-        trial.set_user_attr("worker", worker_id())
-        sampled = self.space.sample(trial)
-        duplicate = earlier_duplicate(trial)
-        if duplicate is not None:  # never train a point twice: Optuna records it PRUNED, no MLflow run
-            trial.set_user_attr("duplicate_of", duplicate)
-            raise optuna.TrialPruned(f"duplicate of trial {duplicate}")
+        now = time.perf_counter()
+        # the trial's time starts where the last one ended: Optuna told that result, printed the progress line
+        # and asked for this point in between
+        start = self.last_trial_end if self.last_trial_end is not None else now
+        times = self.trial_times = TrialTimes()
+        times.seconds["optuna"] += now - start
+        tracker: Tracker | None = None
+        try:
+            with times.part("optuna"):
+                trial.set_user_attr("worker", worker_id())
+                sampled = self.space.sample(trial)
+                duplicate = earlier_duplicate(trial)
+            if duplicate is not None:  # never train a point twice: Optuna records it PRUNED, no MLflow run
+                trial.set_user_attr("duplicate_of", duplicate)
+                raise optuna.TrialPruned(f"duplicate of trial {duplicate}")
+            tracker = self._trial_tracker(trial)
+            return self._run_trial(trial, tracker, sampled, start)
+        finally:
+            self.running = None
+            self.last_trial_end = time.perf_counter()
+            times.total = self.last_trial_end - start
+            if tracker is not None:
+                times.seconds["mlflow"] = tracker.seconds
+            self.times.trials.append(times)
+
+    def _trial_tracker(self, trial: optuna.Trial) -> Tracker:
         assert self.parent is not None
         tracker = Tracker(
             self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
             run_name=f"trial-{trial.number}", parent_run_id=self.parent.run_id,
             tags={"hpo.role": "trial", "optuna.trial_number": str(trial.number),
                   "optuna.study_name": self.study_name})
-        trial.set_user_attr("mlflow_run_id", tracker.run_id)
+        with self.trial_times.part("optuna"):
+            trial.set_user_attr("mlflow_run_id", tracker.run_id)
         self.running = (trial, tracker)
+        return tracker
+
+    def _run_trial(self, trial: optuna.Trial, tracker: Tracker, sampled: dict, start: float
+                   ) -> float | tuple[float, ...]:
+        times = self.trial_times
         try:
             self.stop.check()
-            groups, scalars = self.space.config_values(sampled)
-            cfg = self.configs.build(groups, scalars)
-            validate_config(cfg)
+            with times.part("config"):
+                groups, scalars = self.space.config_values(sampled)
+                cfg = self.configs.build(groups, scalars)
+                validate_config(cfg)
             tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
-            prepared = self.prepared.get(cfg)
-            result = self._train(trial, cfg, prepared, tracker)
-            values = self._values(prepared, result)
-            for goal, value in zip(self.goals, values, strict=True):
-                trial.set_user_attr(goal.metric, value)
+            with times.part("prepare"):
+                prepared = self.prepared.get(cfg)
+            result = self._timed_train(trial, cfg, prepared, tracker)
+            with times.part("train"):  # latency objectives are measured here: evaluation
+                values = self._values(prepared, result)
+            with times.part("optuna"):
+                for goal, value in zip(self.goals, values, strict=True):
+                    trial.set_user_attr(goal.metric, value)
             keys = objective_keys([g.metric for g in self.goals])
-            tracker.log_metrics({"trial_seconds": time.perf_counter() - start} | dict(zip(keys, values, strict=True)),
-                                flush=True)
+            self._log_times(tracker, start)
+            tracker.log_metrics(dict(zip(keys, values, strict=True)), flush=True)
             tracker.end("FINISHED")
             return values[0] if not self.multi else tuple(values)
         except optuna.TrialPruned as pruned:
             tracker.set_tags({"hpo.state": "PRUNED"})
+            self._log_times(tracker, start)
             tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
             tracker.end("KILLED")
             raise
@@ -279,8 +313,25 @@ class Sweep:
         except Exception as err:
             self._record_failure(tracker, trial, err)
             raise
+
+    def _timed_train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared, tracker: Tracker
+                     ) -> TrainResult | CVResult:
+        """`_train`, its time counted as training minus the MLflow and Optuna calls made from inside it."""
+        times = self.trial_times
+        mlflow_before, optuna_before = tracker.seconds, times.seconds["optuna"]
+        begin = time.perf_counter()
+        try:
+            return self._train(trial, cfg, prepared, tracker)
         finally:
-            self.running = None
+            inside = (tracker.seconds - mlflow_before) + (times.seconds["optuna"] - optuna_before)
+            times.seconds["train"] += time.perf_counter() - begin - inside
+
+    def _log_times(self, tracker: Tracker, start: float) -> None:
+        """The trial's time split (its last MLflow calls, this one included, count in the sweep's sums only)."""
+        times = self.trial_times
+        times.seconds["mlflow"] = tracker.seconds
+        times.total = time.perf_counter() - start
+        tracker.log_metrics({"trial_seconds": times.total} | times.metrics())
 
     def close_now(self) -> None:
         """A second Ctrl-C (from the stop watcher thread, while the main thread may be inside MindSpore):
@@ -302,25 +353,33 @@ class Sweep:
         """One split (per-epoch pruning) or k folds (per-fold pruning); the trial keeps how it was measured."""
         if cv_folds_setting(cfg) > 1:
             cv = run_cv(cfg, prepared, tracker, on_epoch=self._cv_pruning_hook(trial))
-            for key, value in cv.record().items():
-                trial.set_user_attr(key, value)
+            with self.trial_times.part("optuna"):
+                for key, value in cv.record().items():
+                    trial.set_user_attr(key, value)
             return cv
         result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial), evaluate_test=False,
                        save_checkpoint=bool(cfg.sweep.save_checkpoints), plots=bool(cfg.sweep.trial_plots))
         ci = wilson(round(result.val_acc * len(prepared.split.val)), len(prepared.split.val))
+        with self.trial_times.part("optuna"):
+            self._set_split_attrs(trial, prepared, result, ci)
+        return result
+
+    @staticmethod
+    def _set_split_attrs(trial: optuna.Trial, prepared: Prepared, result: TrainResult, ci) -> None:
         for key, value in {"cv_folds": 1, "val_n": len(prepared.split.val), "val_ci95_low": ci.low,
                            "val_ci95_high": ci.high, "refit_epochs": result.best_epoch,
                            "best_stage": result.best_stage}.items():
             trial.set_user_attr(key, value)
-        return result
 
     def _cv_pruning_hook(self, trial: optuna.Trial):
         def hook(epoch: int, partial: CVResult) -> None:  # the fold-mean accuracy of this epoch
             self.stop.check()
             if self.multi:
                 return
-            trial.report(float(partial.mean_curve[-1]), epoch)
-            if trial.should_prune():
+            with self.trial_times.part("optuna"):
+                trial.report(float(partial.mean_curve[-1]), epoch)
+                prune = trial.should_prune()
+            if prune:
                 raise optuna.TrialPruned(str(epoch))
 
         return hook
@@ -330,8 +389,10 @@ class Sweep:
             self.stop.check()
             if self.multi:  # Optuna prunes single-objective studies only
                 return
-            trial.report(result.val.accuracy, result.step)
-            if trial.should_prune():
+            with self.trial_times.part("optuna"):
+                trial.report(result.val.accuracy, result.step)
+                prune = trial.should_prune()
+            if prune:
                 raise optuna.TrialPruned(str(result.step))
 
         return hook
@@ -389,6 +450,8 @@ class Sweep:
         text = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
                             time.perf_counter() - self.started)
         text += "".join(f"\n  {line}" for line in self.prepared.photo_counts())
+        if self.times.trials:
+            text += f"\n  {self.times.line()}"
         if self.parent is not None:
             experiment = self.parent.experiment_id
             text += (f"\n  MLflow: this sweep {ui_link(self.tracking_uri, experiment, self.parent.run_id)}"
