@@ -70,6 +70,10 @@ def test_the_cache_holds_the_prefix_output_and_its_views_are_deterministic(runs,
     again = CutCache(tmp_path / "b", prepared.spec, spec, samples).ensure()  # another folder: rebuilt
     np.testing.assert_array_equal(again.views, acts.views)
     assert CutCache(tmp_path / "a", prepared.spec, spec, samples).ensure().from_cache
+    fewer = CutCache(tmp_path / "a", prepared.spec, CutCacheSpec(16, 64, 2, 1, True, "float32", "onnxruntime", 4),
+                     samples).ensure()
+    assert fewer.from_cache and fewer.views.shape[0] == 2  # served by the 3-view cache: its first 2 views
+    np.testing.assert_array_equal(fewer.views, acts.views[:2])
     keys = {CutCache(tmp_path, prepared.spec, s, samples).key for s in
             (spec, CutCacheSpec(15, 64, 3, 1, True, "float32", "onnxruntime", 4),
              CutCacheSpec(16, 64, 3, 2, True, "float32", "onnxruntime", 4),

@@ -10,7 +10,8 @@ are exactly what the uncached path computes, up to float16 storage (`finetune.ca
 
 The key covers everything that changes an activation: weights hash, architecture, width, profile, cut point,
 image size, views, seed, augmentation settings, dtype, engine and the photos (paths + content hashes).
-Files live in `runs/cache/cut/<key>.npy` (views, shape (K, N, C, H, W)) and `<key>.center.npy` ((N, C, H, W)).
+Files live in `runs/cache/cut/<key>.npy` (views, shape (K, N, C, H, W)) and `<key>.center.npy` ((N, C, H, W));
+the number of views is not in the key: view v does not depend on K, so a cache of 8 views serves 4.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class CutCacheSpec:
     def key(self, backbone: BackboneSpec, samples: list[Sample]) -> str:
         listing = "".join(f"{s.path.parent.name}/{s.path.name}\0{s.digest}\n" for s in samples)
         files = hashlib.sha256(listing.encode()).hexdigest()
-        payload = {"format": CACHE_FORMAT, "cut": self.cut, "image_size": self.image_size, "views": self.views,
+        # not the number of views: view v is the same whatever the count, so a cache of 8 serves a request for 4
+        payload = {"format": CACHE_FORMAT, "cut": self.cut, "image_size": self.image_size,
                    "seed": self.seed, "augment": AUGMENTATION if self.augment else None, "dtype": self.dtype,
                    "engine": resolve_engine(self.engine), "arch": backbone.arch, "width": backbone.width,
                    "weights_sha256": backbone.weights_sha256, "profile": backbone.profile.to_dict(),
@@ -128,11 +130,15 @@ class CutCache:
         self.center_path = cache_dir / f"{self.key}.center.npy"
 
     def ensure(self) -> CutActivations:
+        """Open the cache, or build it when missing or holding fewer views than asked for (a cache with more
+        views serves its first `views`: view v is the same whatever the count)."""
         if self.path.is_file() and self.center_path.is_file():
-            COUNTERS["views_reused"] += self.spec.views * len(self.samples)
-            log.info("cut cache: hit %s (%d photos x %d views)", self.path.name, len(self.samples), self.spec.views)
-            return CutActivations(np.load(self.path, mmap_mode="r"), np.load(self.center_path, mmap_mode="r"),
-                                  True, 0.0)
+            views = np.load(self.path, mmap_mode="r")
+            if len(views) >= self.spec.views:
+                COUNTERS["views_reused"] += self.spec.views * len(self.samples)
+                log.info("cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
+                         self.spec.views, len(views))
+                return CutActivations(views[: self.spec.views], np.load(self.center_path, mmap_mode="r"), True, 0.0)
         start = time.perf_counter()
         self._build()
         seconds = time.perf_counter() - start
