@@ -230,12 +230,17 @@ class Sweep:
     def work_counters(self) -> dict[str, float]:
         """What this invocation computed, to show nothing was done twice that could be done once."""
         from garbage_hpo.features import COUNTERS
+        from garbage_hpo.training.cached_finetune import FINETUNE_STEPS
+        from garbage_hpo.training.cut_cache import COUNTERS as CUT
         from garbage_hpo.training.head_stage import COMPILED_STEPS
 
         return {"work.peak_rss_mb": peak_rss_mb(), "work.prepare_calls": self.prepared.misses,
                 "work.feature_extractions": COUNTERS["extractions"],
                 "work.feature_cache_hits": COUNTERS["cache_hits"], "work.head_graphs_compiled": COMPILED_STEPS.builds,
-                "work.head_graphs_reused": COMPILED_STEPS.reuses}
+                "work.head_graphs_reused": COMPILED_STEPS.reuses, "work.cut_views_built": CUT["views_built"],
+                "work.cut_cache_build_seconds": CUT["build_seconds"],
+                "work.finetune_graphs_compiled": FINETUNE_STEPS.builds,
+                "work.finetune_graphs_reused": FINETUNE_STEPS.reuses}
 
     # -- one trial ------------------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 DTYPES = ("float16", "float32")
 COUNTERS = {"views_built": 0, "views_reused": 0, "build_seconds": 0.0}  # for `make bench`
+_ANNOUNCED: set[Path] = set()
 
 
 class BlockRange(nn.Cell):
@@ -136,7 +137,9 @@ class CutCache:
             views = np.load(self.path, mmap_mode="r")
             if len(views) >= self.spec.views:
                 COUNTERS["views_reused"] += self.spec.views * len(self.samples)
-                log.info("cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
+                level = logging.DEBUG if self.path in _ANNOUNCED else logging.INFO  # once per process, not per trial
+                _ANNOUNCED.add(self.path)
+                log.log(level, "cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
                          self.spec.views, len(views))
                 return CutActivations(views[: self.spec.views], np.load(self.center_path, mmap_mode="r"), True, 0.0)
         start = time.perf_counter()
