@@ -10,7 +10,8 @@ from tests.conftest import compose
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them
 
 STAGES = ("data.image_size=64", "train.epochs=2", "train.batch_size=16", "finetune.epochs=3", "finetune.batch_size=8",
-          "finetune.unfreeze=3", "finetune.schedule.lr_max=0.001", "finetune.batchnorm=frozen")
+          "finetune.unfreeze=3", "finetune.schedule.lr_max=0.001", "finetune.batchnorm=frozen",
+          "finetune.cached_views=0")  # the single process on images too (workers never use the cut cache)
 
 
 def test_two_workers_follow_the_single_process_loss_trajectory(runs, tiny_demo):

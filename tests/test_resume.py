@@ -158,7 +158,9 @@ def test_interrupt_ends_trial_and_runs_cleanly_and_requeues_the_trial(runs, tiny
     proc = start_sweep(tiny_demo, log)
     wait_for(lambda: running_mid_epoch(runs), proc, log)
     for i, signum in enumerate(signals):
-        time.sleep(0.2 * i)
+        # 20 ms apart: well within one graph step, and before a tiny trial's first stop can end the process
+        # (at 0.2 s it sometimes had, and the second signal met no process left to stop)
+        time.sleep(0.02 * i)
         proc.send_signal(signum)
     assert proc.wait(timeout=120) == 130, log.read_text()
     text = log.read_text()

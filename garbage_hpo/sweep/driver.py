@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ class Sweep:
         self.stop = GracefulStop()  # installed as the signal handler by the CLI
         self.stop.on_force = self.close_now
         self.running: tuple[optuna.Trial, Tracker] | None = None  # the trial in progress, for close_now
+        self.settle_lock = threading.Lock()
+        self.settled: set[int] = set()  # interrupted trials already closed and queued again
         self.prepared = PreparedCache()
         self.parent: Tracker | None = None
         self.consecutive_failures = 0
@@ -311,13 +314,22 @@ class Sweep:
             tracker.end("KILLED")
             raise
         except KeyboardInterrupt:  # Optuna records the trial FAIL; queue it again so a restart runs it first
-            tracker.set_tags({"hpo.state": "INTERRUPTED"})
-            tracker.end("KILLED")
-            trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+            self._settle_interrupted(trial, tracker)
             raise
         except Exception as err:
             self._record_failure(tracker, trial, err)
             raise
+
+    def _settle_interrupted(self, trial: optuna.Trial, tracker: Tracker) -> None:
+        """Close an interrupted trial's run and queue its point again, once: the main thread (first stop) and
+        the stop watcher (second stop) may both get here for the same trial."""
+        with self.settle_lock:
+            if trial.number in self.settled:
+                return
+            self.settled.add(trial.number)
+        tracker.set_tags({"hpo.state": "INTERRUPTED"})
+        tracker.end("KILLED")
+        trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
 
     def _timed_train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared, tracker: Tracker
                      ) -> TrainResult | CVResult:
@@ -344,12 +356,10 @@ class Sweep:
         running = self.running
         if running is not None:
             trial, tracker = running
+            self._settle_interrupted(trial, tracker)
             storage = trial.study._storage  # Optuna keeps no public handle on a running trial's storage
-            if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:  # not already settled by the main thread
-                tracker.set_tags({"hpo.state": "INTERRUPTED"})
-                tracker.end("KILLED")
+            if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:  # the main thread is stuck in it
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-                trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
         if self.parent is not None:
             self.parent.end("KILLED")
 
