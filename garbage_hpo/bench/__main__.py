@@ -199,7 +199,7 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
         if (runs / "cache" / "features").is_dir():  # warm cache: the sweep does no backbone work
             os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
         args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=20",
-                "sweep.enqueue=[]", "sweep.cv_folds=1", "sweep.probe=false"]
+                "sweep.enqueue=[]", "sweep.cv_folds=1"]
         args += [f"{k}={v}" for k, v in overrides.items()]
         env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
                             "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
@@ -218,7 +218,7 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
         "sweep_train_s": metrics["time.train_s"], "sweep_optuna_s": metrics["time.optuna_s"],
         "sweep_mlflow_s": metrics["time.mlflow_s"], "sweep_config_s": metrics["time.config_s"],
         "sweep_trial_train_s": metrics["time.train_s"] / trials,
-        "peak_rss_mb": metrics.get("work.peak_rss_mb"), "sweep_prepare_calls": metrics.get("work.prepare_calls"),
+        "sweep_peak_rss_mb": metrics.get("work.peak_rss_mb"), "sweep_prepare_calls": metrics.get("work.prepare_calls"),
         "sweep_feature_extractions": metrics.get("work.feature_extractions"),
         "sweep_graphs_compiled": metrics.get("work.head_graphs_compiled"),
         "sweep_graphs_reused": metrics.get("work.head_graphs_reused"),
@@ -231,7 +231,7 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
     say("sweep overhead (in-process counters)", out["sweep_overhead_pct"], "%", "of the trials' wall time")
     say("work: prepare / extractions", f"{out['sweep_prepare_calls']} / {out['sweep_feature_extractions']}")
     say("work: head graphs compiled / reused", f"{out['sweep_graphs_compiled']} / {out['sweep_graphs_reused']}")
-    say("peak RSS of the sweep process", out["peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
+    say("peak RSS of the sweep process", out["sweep_peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
     return out
 
 
