@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -323,13 +324,13 @@ class Sweep:
     def _settle_interrupted(self, trial: optuna.Trial, tracker: Tracker) -> None:
         """Close an interrupted trial's run and queue its point again, once: the main thread (first stop) and
         the stop watcher (second stop) may both get here for the same trial."""
-        with self.settle_lock:
+        with self.settle_lock:  # held throughout: the watcher must not exit the process mid-way through
             if trial.number in self.settled:
                 return
             self.settled.add(trial.number)
-        tracker.set_tags({"hpo.state": "INTERRUPTED"})
-        tracker.end("KILLED")
-        trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+            tracker.set_tags({"hpo.state": "INTERRUPTED"})
+            tracker.end("KILLED")
+            trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
 
     def _timed_train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared, tracker: Tracker
                      ) -> TrainResult | CVResult:
@@ -359,7 +360,8 @@ class Sweep:
             self._settle_interrupted(trial, tracker)
             storage = trial.study._storage  # Optuna keeps no public handle on a running trial's storage
             if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:  # the main thread is stuck in it
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                with contextlib.suppress(RuntimeError):  # unless Optuna settled it in the meantime
+                    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         if self.parent is not None:
             self.parent.end("KILLED")
 
