@@ -117,7 +117,6 @@ class Sweep:
         self.started = time.perf_counter()
         self.times = SweepTimes()  # in-process counters of where trial time goes (timing.py)
         self.trial_times = TrialTimes()  # the running trial's
-        self.last_trial_end: float | None = None  # Optuna's bookkeeping between trials is counted from here
         check_against_config(space, cfg)
         validate_config(cfg)
         check_enqueue(space, cfg)
@@ -189,7 +188,7 @@ class Sweep:
                              [g.metric for g in self.goals], ascending=self.goals[0].direction == "minimize")
             self.parent.log_artifact(self.space.source)
             self.probe = log_probe(self.cfg, self.prepared, self.parent)
-            optimize_start = self.last_trial_end = time.perf_counter()
+            optimize_start = self.times.last_end = time.perf_counter()
             if done < target:
                 study.optimize(
                     self.objective, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
@@ -248,12 +247,7 @@ class Sweep:
 
     # -- one trial ------------------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        now = time.perf_counter()
-        # the trial's time starts where the last one ended: Optuna told that result, printed the progress line
-        # and asked for this point in between
-        start = self.last_trial_end if self.last_trial_end is not None else now
-        times = self.trial_times = TrialTimes()
-        times.seconds["optuna"] += now - start
+        times = self.trial_times = self.times.start_trial()
         tracker: Tracker | None = None
         try:
             with times.part("optuna"):
@@ -264,14 +258,10 @@ class Sweep:
                 trial.set_user_attr("duplicate_of", duplicate)
                 raise optuna.TrialPruned(f"duplicate of trial {duplicate}")
             tracker = self._trial_tracker(trial)
-            return self._run_trial(trial, tracker, sampled, start)
+            return self._run_trial(trial, tracker, sampled)
         finally:
             self.running = None
-            self.last_trial_end = time.perf_counter()
-            times.total = self.last_trial_end - start
-            if tracker is not None:
-                times.seconds["mlflow"] = tracker.seconds
-            self.times.trials.append(times)
+            self.times.end_trial(times, tracker.seconds if tracker is not None else 0.0)
 
     def _trial_tracker(self, trial: optuna.Trial) -> Tracker:
         assert self.parent is not None
@@ -285,8 +275,7 @@ class Sweep:
         self.running = (trial, tracker)
         return tracker
 
-    def _run_trial(self, trial: optuna.Trial, tracker: Tracker, sampled: dict, start: float
-                   ) -> float | tuple[float, ...]:
+    def _run_trial(self, trial: optuna.Trial, tracker: Tracker, sampled: dict) -> float | tuple[float, ...]:
         times = self.trial_times
         try:
             self.stop.check()
@@ -297,20 +286,21 @@ class Sweep:
             tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
             with times.part("prepare"):
                 prepared = self.prepared.get(cfg)
-            result = self._timed_train(trial, cfg, prepared, tracker)
+            with times.part_excluding("train", lambda: tracker.seconds + times.seconds["optuna"]):
+                result = self._train(trial, cfg, prepared, tracker)
             with times.part("train"):  # latency objectives are measured here: evaluation
                 values = self._values(prepared, result)
             with times.part("optuna"):
                 for goal, value in zip(self.goals, values, strict=True):
                     trial.set_user_attr(goal.metric, value)
             keys = objective_keys([g.metric for g in self.goals])
-            self._log_times(tracker, start)
+            self._log_times(tracker)
             tracker.log_metrics(dict(zip(keys, values, strict=True)), flush=True)
             tracker.end("FINISHED")
             return values[0] if not self.multi else tuple(values)
         except optuna.TrialPruned as pruned:
             tracker.set_tags({"hpo.state": "PRUNED"})
-            self._log_times(tracker, start)
+            self._log_times(tracker)
             tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
             tracker.end("KILLED")
             raise
@@ -332,23 +322,10 @@ class Sweep:
             tracker.end("KILLED")
             trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
 
-    def _timed_train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared, tracker: Tracker
-                     ) -> TrainResult | CVResult:
-        """`_train`, its time counted as training minus the MLflow and Optuna calls made from inside it."""
-        times = self.trial_times
-        mlflow_before, optuna_before = tracker.seconds, times.seconds["optuna"]
-        begin = time.perf_counter()
-        try:
-            return self._train(trial, cfg, prepared, tracker)
-        finally:
-            inside = (tracker.seconds - mlflow_before) + (times.seconds["optuna"] - optuna_before)
-            times.seconds["train"] += time.perf_counter() - begin - inside
-
-    def _log_times(self, tracker: Tracker, start: float) -> None:
+    def _log_times(self, tracker: Tracker) -> None:
         """The trial's time split (its last MLflow calls, this one included, count in the sweep's sums only)."""
         times = self.trial_times
-        times.seconds["mlflow"] = tracker.seconds
-        times.total = time.perf_counter() - start
+        times.close(tracker.seconds)
         tracker.log_metrics({"trial_seconds": times.total} | times.metrics())
 
     def close_now(self) -> None:

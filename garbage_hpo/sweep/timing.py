@@ -17,7 +17,7 @@ Overhead is everything but `prepare` and `train`, as a share of the trial's wall
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -27,6 +27,7 @@ WORK = ("prepare", "train")
 
 @dataclass
 class TrialTimes:
+    started: float = field(default_factory=time.perf_counter)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
     total: float = 0.0
 
@@ -37,6 +38,21 @@ class TrialTimes:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - start
+
+    @contextmanager
+    def part_excluding(self, name: str, elsewhere: Callable[[], float]) -> Iterator[None]:
+        """Time `name`, less what `elsewhere()` (other parts' counters) grew by meanwhile: MLflow and Optuna
+        calls made from inside training count as theirs."""
+        before, start = elsewhere(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start - (elsewhere() - before)
+
+    def close(self, mlflow_seconds: float) -> None:
+        """Up to now: the wall time since the trial started, and its run's MLflow time."""
+        self.total = time.perf_counter() - self.started
+        self.seconds["mlflow"] = mlflow_seconds
 
     @property
     def other(self) -> float:
@@ -57,6 +73,20 @@ class SweepTimes:
     """Sums over the trials this process ran."""
 
     trials: list[TrialTimes] = field(default_factory=list)
+    last_end: float | None = None  # Optuna's bookkeeping between trials is counted from here
+
+    def start_trial(self) -> TrialTimes:
+        """A trial's counters; its time starts where the last trial ended (or where `last_end` was set): in
+        between, Optuna told that result, the progress line was printed, and Optuna asked for this point."""
+        now = time.perf_counter()
+        times = TrialTimes(started=now if self.last_end is None else self.last_end)
+        times.seconds["optuna"] += now - times.started
+        return times
+
+    def end_trial(self, times: TrialTimes, mlflow_seconds: float) -> None:
+        times.close(mlflow_seconds)
+        self.last_end = times.started + times.total
+        self.trials.append(times)
 
     def total(self, part: str | None = None) -> float:
         if part is None:

@@ -29,7 +29,7 @@ from garbage_hpo.training.head_stage import (
     effective_batch_size,
     shuffled_batches,
 )
-from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs
+from garbage_hpo.training.loop import EpochCallback, StageResult, run_epochs
 from garbage_hpo.training.schedule import lr_schedule
 
 if TYPE_CHECKING:
@@ -121,9 +121,6 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, 
     result = run_epochs(stage="finetune", net=suffix, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
                         steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, step_offset=step_offset,
                         on_epoch=on_epoch, train_mode=train_mode)
-    if result.best_state:
-        restore(suffix, result.best_state)
-    suffix.set_train(False)
     best_scores = scores()
     copy_parameters(suffix, net)
     return result, best_scores

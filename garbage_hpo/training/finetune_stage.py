@@ -13,7 +13,7 @@ from garbage_hpo.data.images import preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.training.head_stage import StageConfig, build_train_step, effective_batch_size, shuffled_batches
-from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs
+from garbage_hpo.training.loop import EpochCallback, StageResult, run_epochs
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,4 @@ def finetune(
     result = run_epochs(stage="finetune", net=net, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
                         steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, step_offset=step_offset,
                         on_epoch=on_epoch, train_mode=train_mode)
-    if result.best_state:
-        restore(net, result.best_state)
-    net.set_train(False)
     return result

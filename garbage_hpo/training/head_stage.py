@@ -175,7 +175,4 @@ def train_head(
     result = run_epochs(stage="head", net=classifier, train_step=step, batches=batches, evaluate=evaluate,
                         lrs=lrs, steps_per_epoch=steps_per_epoch, epochs=epochs, on_epoch=on_epoch,
                         keep_best=stop_after is None)
-    if result.best_state:
-        restore(classifier, result.best_state)
-    classifier.set_train(False)
     return classifier, result

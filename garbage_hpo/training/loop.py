@@ -73,8 +73,9 @@ def run_epochs(
     train_mode: Callable[[], None] | None = None,
     keep_best: bool = True,
 ) -> StageResult:
-    """Train `epochs` epochs; `batches(epoch)` yields the step's inputs; keeps the best val_acc epoch's parameters
-    (`keep_best=False`: the last epoch's, for a refit that has no validation photos to choose by)."""
+    """Train `epochs` epochs; `batches(epoch)` yields the step's inputs; ends with the best val_acc epoch's
+    parameters loaded back into `net` and `net` in inference mode (`keep_best=False`: the last epoch's, for a
+    refit that has no validation photos to choose by)."""
     result = StageResult()
     best_acc = -1.0
     for epoch in range(1, epochs + 1):
@@ -101,4 +102,7 @@ def run_epochs(
             result.best_state = snapshot(net)
         if on_epoch is not None:
             on_epoch(record)  # may raise (pruning): the caller decides what a stop means
+    if result.best_state:
+        restore(net, result.best_state)
+    net.set_train(False)
     return result
