@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from garbage_hpo.sqlite_wal import use_wal
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ def client_for(uri: str) -> MlflowClient:
         fcntl.flock(lock, fcntl.LOCK_EX)
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)  # creates or migrates the schema, one process at a time
+        engine = getattr(getattr(client._tracking_client, "store", None), "engine", None)
+        if engine is not None:  # MLflow's SQLAlchemy store: commits in WAL mode (sqlite_wal.py)
+            use_wal(engine)
     return client
 
 

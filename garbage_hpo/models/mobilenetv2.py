@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mindspore import nn
 
+from garbage_hpo.models.depthwise import DepthwiseConv2d
 from garbage_hpo.models.profiles import MODELZOO, WeightProfile
 
 # expansion t, output channels c, repeats n, first stride s (Sandler et al. 2018, table 2)
@@ -32,6 +33,8 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def conv2d(in_ch: int, out_ch: int, kernel: int, stride: int, groups: int, profile: WeightProfile) -> nn.Conv2d:
+    if groups == in_ch == out_ch and kernel == 3 and groups > 1:
+        return DepthwiseConv2d(in_ch, stride, *(("same", 0) if profile.padding == "same" else ("pad", 1)))
     if profile.padding == "same":
         return nn.Conv2d(in_ch, out_ch, kernel, stride, pad_mode="same", group=groups, has_bias=False)
     return nn.Conv2d(

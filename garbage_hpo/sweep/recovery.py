@@ -23,6 +23,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+from garbage_hpo.sqlite_wal import use_wal
 from garbage_hpo.tracking import client_for
 
 log = logging.getLogger("garbage_hpo.sweep")
@@ -110,7 +111,9 @@ def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | N
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, **options)
+                storage = RDBStorage(url, **options)
+            use_wal(storage.engine)
+            return storage
         except (IntegrityError, ProgrammingError) as err:
             # workers started together on a new database race to create the schema: wait for the winner
             racing = isinstance(err, IntegrityError) or "already exists" in str(err)
