@@ -190,10 +190,10 @@ def with_ensemble(model: Retrained, k: int, storage: str, best, client, override
     from garbage_hpo.stats import describe_folds
     from garbage_hpo.sweep.best import top_trials
 
-    trials = top_trials(storage, best.study_name, k)
-    configs = member_configs(trials, client, overrides) if len(trials) > 1 else None
-    if configs is None:
+    chosen = member_configs(top_trials(storage, best.study_name, None), client, overrides, k) if k > 1 else None
+    if chosen is None:
         return model, None
+    trials, configs = chosen
     cv = ensemble_cv(configs, prepared)
     s = cv.summary
     record = cv.record([t.number for t in trials]) | {"shipped": bool(s.mean > model.value)}

@@ -57,21 +57,30 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
 
 @pytest.mark.slow
 def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
-    """The champion experiment end to end on tiny data: the searched taps/normalization/TTA, the probe on the
-    same taps, and `reproduce` measuring the top-3 ensemble on the same folds and recording it in the card."""
+    """The champion experiment end to end on tiny data: the searched taps/normalization/TTA, a fine-tuning trial
+    cross-validated on the cut-point cache, the probe on the same taps, and `reproduce` measuring the ensemble
+    of the top 3 head-only trials on the same folds and recording it in the card."""
+    enqueue = ("sweep.enqueue=[{tune_blocks:false,head.depth:1},{tune_blocks:true,finetune.epochs:1},"
+               "{tune_blocks:false,head.depth:2},{tune_blocks:false,features.tta:flip}]")  # distinct: none skipped
     sweep = run_cli("garbage_hpo.sweep", "+experiment=champion", f"data.root={tiny_demo}", "sweep.n_trials=4",
-                    "sweep.pruner=none", "sweep.cv_folds=3", "data.image_size=64", "train.batch_size=16")
+                    "sweep.pruner=none", "sweep.cv_folds=3", "data.image_size=64", "train.batch_size=16",
+                    "finetune.batch_size=16", "finetune.cached_views=2", enqueue)
     assert "best - probe:" in sweep.stdout and "peer probe cv_acc" in sweep.stdout
     study = optuna.load_study(study_name="champion", storage=f"sqlite:///{runs / 'optuna.db'}")
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(done) == 4 and {"features.taps", "features.normalize", "features.tta"} <= set(done[1].params)
+    assert len(done) == 4
+    assert {"features.taps@head", "features.normalize@head", "features.tta"} <= set(done[0].params)
+    tuned = done[1]
+    assert tuned.params["tune_blocks"] and tuned.params["features.taps@tuned"] == "-1"
+    head_epochs = tuned.params["train.epochs"]
+    assert tuned.user_attrs["refit_finetune_epochs"] == max(0, tuned.user_attrs["refit_epochs"] - head_epochs)
     proc = run_cli("garbage_hpo.reproduce", "experiment=champion", f"data.root={tiny_demo}", "tolerance=100",
                    "--json", check=False)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     ensemble = report["ensemble"]
-    ranked = sorted(done, key=lambda t: (-t.value, t.number))
-    assert ensemble["members"] == [t.number for t in ranked[:3]] and ensemble["cv_folds"] == 3
-    assert ensemble["member_cv_mean"][0] == pytest.approx(report["reproduced_val_acc"])
+    heads = sorted([t for t in done if not t.params["tune_blocks"]], key=lambda t: (-t.value, t.number))
+    assert ensemble["members"] == [t.number for t in heads] and ensemble["cv_folds"] == 3  # fine-tuned: passed over
+    assert ensemble["member_cv_mean"] == pytest.approx([t.value for t in heads])  # measured again, same folds
     card = json.loads(Path(report["checkpoint"]).with_suffix(".json").read_text())
     assert card["selection"]["ensemble"]["shipped"] == ensemble["shipped"]
     assert card["train_images"] == report["train_images"] == 156

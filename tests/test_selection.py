@@ -89,8 +89,6 @@ def test_cv_settings_are_checked_with_the_key_named(tmp_path):
     for value, message in (("0", "sweep.cv_folds=0"), ("2.5", "sweep.cv_folds=2.5")):
         with pytest.raises(ValueError, match=message):
             cv_folds_setting(compose(f"sweep.cv_folds={value}"))
-    with pytest.raises(ValueError, match="fine-tune with sweep.cv_folds=1"):
-        cv_folds_setting(compose("sweep.cv_folds=3", "finetune=last_blocks"))
 
 
 # -- the fold stack ------------------------------------------------------------------------------------------

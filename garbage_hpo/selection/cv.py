@@ -36,6 +36,12 @@ class CVResult:
     fold_sizes: list[int]  # validation photos per fold (each distinct photo once)
     seconds: float = 0.0
     scores: list[np.ndarray] | None = None  # per epoch: (folds, largest fold, classes) validation scores
+    head_epochs: int | None = None  # fine-tuning CV (cv_finetune.py): the curves' first head_epochs are the head's
+
+    @property
+    def refit_finetune_epochs(self) -> int:
+        """How many of refit_epochs are fine-tuning epochs (0: the head alone is refit)."""
+        return 0 if self.head_epochs is None else max(0, self.refit_epochs - self.head_epochs)
 
     def fold_scores(self) -> list[np.ndarray]:
         """Each fold's validation scores at refit_epochs (for ensembles measured on the same folds)."""
@@ -84,10 +90,13 @@ class CVResult:
         out = {"cv_mean": s.mean, "cv_std": s.std, "cv_ci95_low": s.ci95.low, "cv_ci95_high": s.ci95.high,
                "cv_folds": float(s.k), "cv_n": float(self.n), "refit_epochs": float(self.refit_epochs),
                "cv_top5": self.val_top5, "cv_loss": self.val_loss}
+        if self.head_epochs is not None:
+            out["refit_finetune_epochs"] = float(self.refit_finetune_epochs)
         return out | {f"fold_acc.{i}": v for i, v in enumerate(self.fold_acc)}
 
     def describe(self) -> str:
-        return f"cv_mean {describe_folds(self.summary, self.n)}, refit_epochs {self.refit_epochs}"
+        tuned = "" if self.head_epochs is None else f" ({self.refit_finetune_epochs} of them fine-tuning)"
+        return f"cv_mean {describe_folds(self.summary, self.n)}, refit_epochs {self.refit_epochs}{tuned}"
 
 
 FoldCallback = Callable[[int, CVResult], None]  # (epoch, the fold curves so far)

@@ -98,13 +98,26 @@ def ensemble_size(requested: str | None, cfg: DictConfig) -> int:
     return k
 
 
-def member_configs(trials, client, overrides: dict[str, str]) -> list[DictConfig] | None:
-    """The members' recorded configs, or None when one of them is not a cross-validated head-only trial."""
+def member_configs(ranked, client, overrides: dict[str, str], k: int) -> tuple[list, list[DictConfig]] | None:
+    """The k best cross-validated head-only trials of `ranked` (best first) and their recorded configs, or None
+    when fewer than two qualify. Fine-tuned trials are passed over: their backbones differ, and the ensemble's
+    heads share one backbone."""
     from garbage_hpo.reproduce import recorded_config
     from garbage_hpo.selection.folds import cv_folds_setting
 
-    configs = [recorded_config(client, t.run_id, dict(overrides)) for t in trials]
-    if any(cv_folds_setting(c) < 2 or int(c.finetune.epochs) > 0 for c in configs):
-        log.warning("ensemble: only cross-validated head-only trials can be combined; shipping the best trial")
+    members, configs = [], []
+    for trial in ranked:
+        cfg = recorded_config(client, trial.run_id, dict(overrides))
+        if int(cfg.finetune.epochs) > 0 or cv_folds_setting(cfg) < 2:
+            continue
+        members.append(trial)
+        configs.append(cfg)
+        if len(members) == k:
+            break
+    passed_over = [t.number for t in ranked[: ranked.index(members[-1]) + 1] if t not in members] if members else []
+    if passed_over:
+        log.info("ensemble: trials %s are not cross-validated head-only trials; passed over", passed_over)
+    if len(members) < 2:
+        log.warning("ensemble: fewer than two cross-validated head-only trials; shipping the best trial")
         return None
-    return configs
+    return members, configs

@@ -31,8 +31,10 @@ def cv_folds_setting(cfg: DictConfig) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"sweep.cv_folds={k!r}: a whole number, 1 (one split) or 2 and more (folds)")
     if k > 1 and int(cfg.finetune.epochs) > 0:
-        raise ValueError(f"sweep.cv_folds={k} with finetune.epochs={cfg.finetune.epochs}: cross-validation trains "
-                         "the head on cached features only; fine-tune with sweep.cv_folds=1")
+        from garbage_hpo.pipeline import stage_configs
+        from garbage_hpo.selection.cv_finetune import check_cv_finetune
+
+        check_cv_finetune(cfg, stage_configs(cfg)[1])
     return k
 
 

@@ -39,10 +39,8 @@ def folds_for(cfg: DictConfig, prepared: Prepared) -> list[Fold]:
 def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
            on_epoch: FoldCallback | None = None) -> CVResult:
     """The configuration's CV value; logs params, tags, the fold-mean curve (`epoch/cv_mean_acc`),
-    `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`."""
-    head_cfg, _ = stage_configs(cfg)
-    pooled = head_inputs(cfg, prepared)
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`. With finetune.epochs > 0 every fold
+    also fine-tunes the last blocks on the cut-point cache (cv_finetune.py; not pruned by epoch)."""
     folds = folds_for(cfg, prepared)
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -58,16 +56,28 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(epoch, partial)
 
-    sources = feature_sources(cfg)
-    flipped = head_inputs(cfg, prepared, flip=True) if sources.tta == "flip" else None
-    result = cross_validate(spec, pooled, prepared.labels, folds, head_cfg, int(cfg.seed), progress,
-                            standardize=sources.normalize == "standardize", flipped=flipped)
+    if int(cfg.finetune.epochs) > 0:
+        from garbage_hpo.selection.cv_finetune import cross_validate_finetune
+
+        result = cross_validate_finetune(cfg, prepared, folds)
+    else:
+        result = cross_validate_head(cfg, prepared, folds, progress)
     if tracker is not None:
         for epoch, value in enumerate(result.mean_curve, start=1):
             tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
         tracker.log_metrics(result.record() | {"train_seconds": result.seconds}, step=result.refit_epochs,
                             flush=True)
     return result
+
+
+def cross_validate_head(cfg: DictConfig, prepared: Prepared, folds: list[Fold], progress: FoldCallback) -> CVResult:
+    head_cfg, _ = stage_configs(cfg)
+    pooled = head_inputs(cfg, prepared)
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    sources = feature_sources(cfg)
+    flipped = head_inputs(cfg, prepared, flip=True) if sources.tta == "flip" else None
+    return cross_validate(spec, pooled, prepared.labels, folds, head_cfg, int(cfg.seed), progress,
+                          standardize=sources.normalize == "standardize", flipped=flipped)
 
 
 @dataclass
@@ -105,21 +115,29 @@ def refit_member(cfg: DictConfig, prepared: Prepared, epochs: int) -> FittedHead
 
 
 def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
-    """Train the configuration's head on every usable `train/` photo for `epochs` epochs and save the whole
-    network with a model card recording `train_images` and `selection`; score the test set once."""
-    fitted = refit_member(cfg, prepared, epochs)
-    test = {}
-    if len(prepared.split.test):
-        test = test_report(head_scores(cfg, prepared, fitted.classifier, fitted.scaler, prepared.split.test),
-                           prepared.labels[prepared.split.test])
+    """Train the configuration on every usable `train/` photo for `epochs` (global) epochs, the head's first
+    and then, for a fine-tuning configuration, the last blocks' (cv_finetune.py), and save the whole network
+    with a model card recording `train_images` and `selection`; score the test set once."""
     from garbage_hpo.models.factory import build_backbone
+    from garbage_hpo.pipeline import test_scores
+    from garbage_hpo.selection.cv_finetune import refit_finetune, split_refit_epochs
 
+    head_epochs, tuned_epochs = split_refit_epochs(cfg, epochs)
+    fitted = refit_member(cfg, prepared, head_epochs)
     net = build_network(build_backbone(prepared.spec), fitted.spec, fitted.sources, fitted.scaler)
     restore(net.head, {name: p.asnumpy() for name, p in fitted.classifier.parameters_and_names()})
     net.set_train(False)
+    if tuned_epochs:
+        refit_finetune(cfg, prepared, net, tuned_epochs)
+    test, rows = {}, prepared.split.test
+    if len(rows) and tuned_epochs:  # the fine-tuned network scores the test photos themselves
+        test = test_scores(prepared, rows, net, None, np.zeros(0), int(cfg.finetune.batch_size))
+    elif len(rows):
+        test = test_report(head_scores(cfg, prepared, fitted.classifier, fitted.scaler, rows), prepared.labels[rows])
     out_dir.mkdir(parents=True, exist_ok=True)
     train_images = len(positions(prepared.index, "train"))
-    card = {"train_images": train_images, "selection": selection | {"refit_epochs": epochs}}
+    tuned = {"refit_finetune_epochs": tuned_epochs} if int(cfg.finetune.epochs) > 0 else {}
+    card = {"train_images": train_images, "selection": selection | {"refit_epochs": epochs} | tuned}
     if test:
         card["test"] = test
     checkpoint = save_model(net, out_dir, cfg, prepared, fitted.spec, card)

@@ -74,8 +74,8 @@ def find_best_trial(storage: str, study_name: str | None = None) -> BestTrial:
     return min(candidates, key=lambda c: (-c.value, order[c.study_name], c.number))
 
 
-def top_trials(storage: str, study_name: str, k: int) -> list[BestTrial]:
-    """The k completed trials of a study with the highest val_acc, best first (ties: earliest first)."""
+def top_trials(storage: str, study_name: str, k: int | None) -> list[BestTrial]:
+    """The k (None: all) completed trials of a study with the highest val_acc, best first (ties: earliest)."""
     check_storage_exists(storage)
     candidates = _candidates(optuna.load_study(study_name=study_name, storage=storage))
     return sorted(candidates, key=lambda c: (-c.value, c.number))[:k]

@@ -1,8 +1,9 @@
 """Deterministic search-space mistakes found before trial 0, not as `max_failures` failing trials.
 
 Every numeric bound and every choice of every entry is applied to the base config (with the group choices
-its conditions need) and validated like a trial's config; values must have the config key's type (YAML
-reads `1.0e30` without a sign as a string); `sweep.enqueue` entries may only name the space's entries.
+and the other conditional entries its conditions bring along) and validated like a trial's config; values
+must have the config key's type (YAML reads `1.0e30` without a sign as a string); `sweep.enqueue` entries may
+only name the space's entries.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ def _context(space: SearchSpace, param: Param) -> dict[str, Any]:
     return values
 
 
+def _companions(space: SearchSpace, param: Param, context: dict[str, Any]) -> dict[str, Any]:
+    """Config values a trial in `context` also gets: the context's own entries and every other conditional entry
+    active there (its first value), so an entry is checked inside a coherent trial (a fine-tuning value with
+    the head settings fine-tuning requires), not alone against the experiment's defaults."""
+    values = dict(context)
+    for other in space.params:
+        if other is not param and other.name not in values and other.when and other.active(values):
+            values[other.name] = _extremes(other)[0]
+    by_name = {p.name: p for p in space.params}
+    return {by_name[n].key: v for n, v in values.items()
+            if n in by_name and not by_name[n].is_switch and not by_name[n].is_group and n != param.name}
+
+
 def _extremes(param: Param) -> list[Any]:
     return list(param.choices) if param.kind == "categorical" else [param.low, param.high]
 
@@ -49,11 +63,12 @@ def check_values(space: SearchSpace, configs: TrialConfigs, validate) -> None:
             continue
         context = _context(space, param)
         groups = {by_name[n].key: v for n, v in context.items() if n in by_name and by_name[n].is_group}
+        companions = _companions(space, param, context)
         for value in _extremes(param):
             cfg = configs.build(groups, {})
             _check_type(space, param, value, OmegaConf.select(cfg, param.key))
             try:
-                validate(configs.build(groups, {param.key: value}))
+                validate(configs.build(groups, companions | {param.key: value}))
             except (ValueError, TypeError, KeyError) as err:
                 raise SearchSpaceError(f"{space.source}: entry {param.name}: the value {value!r} is not valid: "
                                        f"{err}") from None

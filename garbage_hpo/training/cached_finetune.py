@@ -83,9 +83,14 @@ def compiled_key(fresh: nn.Cell, cut: int, acts: CutActivations, cfg: FinetuneCo
 def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, y_train: np.ndarray,
                     val_rows: np.ndarray, y_val: np.ndarray, cfg: FinetuneConfig, seed: int, step_offset: int,
                     on_epoch: EpochCallback | None = None, dropout: float = 0.0,
-                    steps: CompiledSteps = FINETUNE_STEPS) -> tuple[StageResult, np.ndarray]:
+                    steps: CompiledSteps = FINETUNE_STEPS, stop_after: int | None = None,
+                    lr_steps: int | None = None) -> tuple[StageResult, np.ndarray]:
     """Train the last `cfg.unfreeze` blocks + head of `net` on cached activations; rows index `acts`.
-    Returns the stage result and the best epoch's validation scores; `net` ends with the best weights."""
+    Returns the stage result and the best epoch's validation scores; `net` ends with the best weights.
+    `stop_after=E` (a refit or a cross-validation fold): the schedule of `cfg.epochs`, stopped after epoch E,
+    keeping that epoch's weights whatever the validation rows (which may be empty) say. `lr_steps`: the
+    learning-rate array is padded to this length (its last value), so folds of slightly different sizes share
+    one compiled step (the array's length is part of the graph)."""
     total = len(net.backbone.features)
     cut = cut_point(total, cfg)
     freeze_backbone_prefix(net, total - cut)
@@ -93,6 +98,8 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, 
     batch = effective_batch_size(cfg.batch_size, len(train_rows))
     steps_per_epoch = len(train_rows) // batch
     lrs = lr_schedule(total_steps=steps_per_epoch * cfg.epochs, **cfg.schedule)
+    if lr_steps is not None and lr_steps > len(lrs):  # entries past this fold's steps are never reached
+        lrs = np.concatenate([lrs, np.full(lr_steps - len(lrs), lrs[-1], lrs.dtype)])
     key = compiled_key(fresh, cut, acts, cfg, batch, len(lrs), dropout)
     suffix, step = steps.acquire_cell(
         key, fresh, lambda cell: nn.WithLossCell(cell, nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)),
@@ -116,12 +123,13 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, 
         return predict_images(suffix, acts.center_batch(val_rows), batch)
 
     def evaluate() -> Evaluation:
-        return evaluate_scores(scores(), y_val)
+        return evaluate_scores(scores(), y_val) if len(val_rows) else Evaluation(0.0, 0.0, 0.0, 0)
 
+    epochs = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
     result = run_epochs(stage="finetune", net=suffix, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
-                        steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, step_offset=step_offset,
-                        on_epoch=on_epoch, train_mode=train_mode)
-    best_scores = scores()
+                        steps_per_epoch=steps_per_epoch, epochs=epochs, step_offset=step_offset,
+                        on_epoch=on_epoch, train_mode=train_mode, keep_best=stop_after is None)
+    best_scores = scores() if len(val_rows) else np.zeros((0, 0), np.float32)
     copy_parameters(suffix, net)
     return result, best_scores
 

@@ -1,0 +1,128 @@
+"""Cross-validated fine-tuning: the head, then the last backbone blocks on the cut-point cache, fold by fold.
+
+Each fold trains the classic head on its training photos for all `train.epochs` (the last epoch kept, never
+the fold's best: choosing per fold would select on the photos it then reports), then fine-tunes the last
+`finetune.unfreeze` blocks from that head on the cut-point cache (training/cut_cache.py: built once for every
+photo of train/, so all folds and trials share it). A fold's curve is its validation accuracy after every
+head epoch and then every fine-tune epoch; the fold-mean curve picks ONE global epoch count, `refit_epochs`,
+exactly as for the head alone. A `refit_epochs` within the head epochs means the head alone won on these
+folds, and the refit trains the head alone.
+
+Fine-tuning trials are not pruned by epoch: their head stage is the classic head's, which a pruner would
+compare with other trials' (often tapped) heads at the same steps and cut before the fine-tuning that is
+the point of the trial. The folds' learning-rate schedules are padded to one length so one compiled step
+serves every fold (a fold's training set differs by a few photos).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+from omegaconf import DictConfig
+
+from garbage_hpo.data.dataset import positions
+from garbage_hpo.models.factory import build_backbone, num_blocks
+from garbage_hpo.models.head import HeadSpec
+from garbage_hpo.models.tapped import build_network
+from garbage_hpo.pipeline import Prepared, head_spec, stage_configs
+from garbage_hpo.selection.cv import CVResult
+from garbage_hpo.selection.folds import Fold
+from garbage_hpo.taps import feature_sources, head_inputs
+from garbage_hpo.training.cached_finetune import cache_unused_because, cut_activations, finetune_cached
+from garbage_hpo.training.cut_cache import CutActivations
+from garbage_hpo.training.finetune_stage import FinetuneConfig
+from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, train_head
+from garbage_hpo.training.loop import EpochResult, restore, snapshot
+
+log = logging.getLogger("garbage_hpo.selection")
+
+
+def check_cv_finetune(cfg: DictConfig, ft: FinetuneConfig) -> None:
+    """Cross-validated fine-tuning runs on the cut-point cache only (k fine-tunes on images cost minutes each)."""
+    reason = cache_unused_because(cfg, ft, num_blocks(str(cfg.model.name)))
+    if reason is not None:
+        raise ValueError(f"sweep.cv_folds>1 with finetune.epochs>0 fine-tunes on the cut-point cache, which {reason}"
+                         " rules out: use finetune=last_blocks with finetune.cached_views>0 and finetune.workers=1")
+
+
+def fresh_network(prepared: Prepared, spec: HeadSpec, classifier_state: dict[str, np.ndarray], cfg: DictConfig
+                  ) -> nn.Cell:
+    """The pretrained backbone with a head holding `classifier_state` (a stage-1 result)."""
+    net = build_network(build_backbone(prepared.spec), spec, feature_sources(cfg), None)
+    restore(net.head, classifier_state)
+    net.set_train(False)
+    return net
+
+
+def fold_rows(acts_rows: dict[int, int], positions: np.ndarray) -> np.ndarray:
+    return np.array([acts_rows[int(p)] for p in positions], np.int64)
+
+
+def lr_steps_for(ft: FinetuneConfig, folds: list[Fold]) -> int:
+    """The longest fold's fine-tuning schedule length: every fold's schedule is padded to it."""
+    return max(len(f.train) // effective_batch_size(ft.batch_size, len(f.train)) for f in folds) * ft.epochs
+
+
+def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivations, rows: dict[int, int],
+               stages: tuple[StageConfig, FinetuneConfig], lr_steps: int) -> list[EpochResult]:
+    """One fold: head for all train.epochs (last kept), then fine-tuning; the validation result of every epoch."""
+    head_cfg, ft_cfg = stages
+    seed = int(cfg.seed)
+    ms.set_seed(seed)  # every fold starts from the initial weights one training from this seed would have
+    np.random.seed(seed)
+    pooled, labels = head_inputs(cfg, prepared), prepared.labels
+    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    classifier, head = train_head(spec, pooled[fold.train], labels[fold.train], pooled[fold.val], labels[fold.val],
+                                  head_cfg, seed, stop_after=head_cfg.epochs)
+    net = fresh_network(prepared, spec, snapshot(classifier), cfg)
+    tuned, _ = finetune_cached(net, acts, fold_rows(rows, fold.train), labels[fold.train], fold_rows(rows, fold.val),
+                               labels[fold.val], ft_cfg, seed, head_cfg.epochs, dropout=float(cfg.head.dropout),
+                               stop_after=ft_cfg.epochs, lr_steps=lr_steps)
+    return head.history + tuned.history
+
+
+def cross_validate_finetune(cfg: DictConfig, prepared: Prepared, folds: list[Fold]) -> CVResult:
+    """Every fold's curve over the head epochs and then the fine-tuning epochs (see the module docstring)."""
+    start = time.perf_counter()
+    stages = stage_configs(cfg)
+    check_cv_finetune(cfg, stages[1])
+    acts, rows = cut_activations(cfg, prepared, stages[1], num_blocks(str(cfg.model.name)))
+    lr_steps = lr_steps_for(stages[1], folds)
+    curves, top5, losses = [], [], []
+    for i, fold in enumerate(folds):
+        history = train_fold(cfg, prepared, fold, acts, rows, stages, lr_steps)
+        curves.append([r.val.accuracy for r in history])
+        top5.append([r.val.top5 for r in history])
+        losses.append([r.val.loss for r in history])
+        log.info("fold %d/%d: val_acc %.4f after the head, %.4f after fine-tuning (%.0fs so far)", i + 1, len(folds),
+                 curves[-1][stages[0].epochs - 1], curves[-1][-1], time.perf_counter() - start)
+    return CVResult(np.array(curves), np.array(top5), np.array(losses), [len(f.val) for f in folds],
+                    time.perf_counter() - start, None, head_epochs=stages[0].epochs)
+
+
+def split_refit_epochs(cfg: DictConfig, epochs: int) -> tuple[int, int]:
+    """(head epochs, fine-tuning epochs) of a global epoch count chosen by cross-validation."""
+    head_epochs = int(cfg.train.epochs)
+    if int(cfg.finetune.epochs) <= 0 or epochs <= head_epochs:
+        return epochs, 0
+    return head_epochs, epochs - head_epochs
+
+
+def refit_finetune(cfg: DictConfig, prepared: Prepared, net: nn.Cell, epochs: int) -> None:
+    """Fine-tune `net` (its head refit on every training photo) on every training photo's cached views for
+    `epochs` epochs of the finetune.epochs schedule; no photo is looked at to choose anything."""
+    head_cfg, ft_cfg = stage_configs(cfg)
+    check_cv_finetune(cfg, ft_cfg)
+    acts, rows = cut_activations(cfg, prepared, ft_cfg, num_blocks(str(cfg.model.name)))
+    everything = positions(prepared.index, "train")
+    start = time.perf_counter()
+    finetune_cached(net, acts, fold_rows(rows, everything), prepared.labels[everything], np.zeros(0, np.int64),
+                    np.zeros(0, np.int32), ft_cfg, int(cfg.seed), head_cfg.epochs, dropout=float(cfg.head.dropout),
+                    stop_after=epochs)
+    net.set_train(False)
+    log.info("refit fine-tuning on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
+             time.perf_counter() - start)
