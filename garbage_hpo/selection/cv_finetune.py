@@ -88,8 +88,7 @@ def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivat
 def cross_validate_finetune(cfg: DictConfig, prepared: Prepared, folds: list[Fold]) -> CVResult:
     """Every fold's curve over the head epochs and then the fine-tuning epochs (see the module docstring)."""
     start = time.perf_counter()
-    stages = stage_configs(cfg)
-    check_cv_finetune(cfg, stages[1])
+    stages = stage_configs(cfg)  # validate_config (prepare) has checked the cache applies: check_cv_finetune
     acts, rows = cut_activations(cfg, prepared, stages[1], num_blocks(str(cfg.model.name)))
     lr_steps = lr_steps_for(stages[1], folds)
     curves, top5, losses = [], [], []
@@ -116,7 +115,6 @@ def refit_finetune(cfg: DictConfig, prepared: Prepared, net: nn.Cell, epochs: in
     """Fine-tune `net` (its head refit on every training photo) on every training photo's cached views for
     `epochs` epochs of the finetune.epochs schedule; no photo is looked at to choose anything."""
     head_cfg, ft_cfg = stage_configs(cfg)
-    check_cv_finetune(cfg, ft_cfg)
     acts, rows = cut_activations(cfg, prepared, ft_cfg, num_blocks(str(cfg.model.name)))
     everything = positions(prepared.index, "train")
     start = time.perf_counter()
