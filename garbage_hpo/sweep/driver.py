@@ -108,6 +108,7 @@ class Sweep:
         self.stop = GracefulStop()  # installed as the signal handler by the CLI
         self.stop.on_force = self.close_now
         self.running: tuple[optuna.Trial, Tracker] | None = None  # the trial in progress, for close_now
+        self.interrupted: tuple[optuna.Trial, Tracker] | None = None  # the trial a first stop ended, for close_now
         self.settle_lock = threading.Lock()
         self.settled: set[int] = set()  # interrupted trials already closed and queued again
         self.prepared = PreparedCache()
@@ -318,6 +319,7 @@ class Sweep:
             if trial.number in self.settled:
                 return
             self.settled.add(trial.number)
+            self.interrupted = (trial, tracker)
             tracker.set_tags({"hpo.state": "INTERRUPTED"})
             tracker.end("KILLED")
             trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
@@ -331,7 +333,9 @@ class Sweep:
     def close_now(self) -> None:
         """A second Ctrl-C (from the stop watcher thread, while the main thread may be inside MindSpore):
         record the running trial as interrupted, queue its parameters again, close the parent run."""
-        running = self.running
+        # the interrupted trial too: the main thread clears `running` before Optuna records the trial FAIL, and
+        # ending the process in between would leave it RUNNING
+        running = self.running or self.interrupted
         if running is not None:
             trial, tracker = running
             self._settle_interrupted(trial, tracker)
