@@ -58,3 +58,21 @@ def test_cv_fine_tuning_needs_the_cut_point_cache():
     with pytest.raises(ValueError, match=r"finetune.unfreeze=all"):
         cv_folds_setting(compose("sweep.cv_folds=3", "finetune=all"))
     assert cv_folds_setting(compose("sweep.cv_folds=3", "finetune=last_blocks")) == 3
+
+
+def test_a_stop_check_runs_after_every_epoch_of_every_fold(runs, tiny_demo):
+    """A sweep's Ctrl-C is honoured between epochs of fine-tuning trials too (they are not pruned by epoch)."""
+    cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    prepared = prepare(cfg)
+    calls: list[int] = []
+    run_cv(cfg, prepared, stop_check=lambda: calls.append(1))
+    assert len(calls) == 3 * (2 + 2)  # 3 folds x (2 head + 2 fine-tune epochs)
+
+    def stop() -> None:
+        calls.append(1)
+        if len(calls) == 12 + 3:
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(cfg, prepared, stop_check=stop)
+    assert len(calls) == 15  # nothing ran after the stop

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import mindspore as ms
 import numpy as np
@@ -36,7 +37,7 @@ from garbage_hpo.training.cached_finetune import cache_unused_because, cut_activ
 from garbage_hpo.training.cut_cache import CutActivations
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, train_head
-from garbage_hpo.training.loop import EpochResult, restore, snapshot
+from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
 
 log = logging.getLogger("garbage_hpo.selection")
 
@@ -68,7 +69,8 @@ def lr_steps_for(ft: FinetuneConfig, folds: list[Fold]) -> int:
 
 
 def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivations, rows: dict[int, int],
-               stages: tuple[StageConfig, FinetuneConfig], lr_steps: int) -> list[EpochResult]:
+               stages: tuple[StageConfig, FinetuneConfig], lr_steps: int, on_epoch: EpochCallback | None = None
+               ) -> list[EpochResult]:
     """One fold: head for all train.epochs (last kept), then fine-tuning; the validation result of every epoch."""
     head_cfg, ft_cfg = stages
     seed = int(cfg.seed)
@@ -77,23 +79,26 @@ def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivat
     pooled, labels = head_inputs(cfg, prepared), prepared.labels
     spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
     classifier, head = train_head(spec, pooled[fold.train], labels[fold.train], pooled[fold.val], labels[fold.val],
-                                  head_cfg, seed, stop_after=head_cfg.epochs)
+                                  head_cfg, seed, on_epoch, stop_after=head_cfg.epochs)
     net = fresh_network(prepared, spec, snapshot(classifier), cfg)
     tuned, _ = finetune_cached(net, acts, fold_rows(rows, fold.train), labels[fold.train], fold_rows(rows, fold.val),
-                               labels[fold.val], ft_cfg, seed, head_cfg.epochs, dropout=float(cfg.head.dropout),
-                               stop_after=ft_cfg.epochs, lr_steps=lr_steps)
+                               labels[fold.val], ft_cfg, seed, head_cfg.epochs, on_epoch,
+                               dropout=float(cfg.head.dropout), stop_after=ft_cfg.epochs, lr_steps=lr_steps)
     return head.history + tuned.history
 
 
-def cross_validate_finetune(cfg: DictConfig, prepared: Prepared, folds: list[Fold]) -> CVResult:
-    """Every fold's curve over the head epochs and then the fine-tuning epochs (see the module docstring)."""
+def cross_validate_finetune(cfg: DictConfig, prepared: Prepared, folds: list[Fold],
+                            between_epochs: Callable[[], None] | None = None) -> CVResult:
+    """Every fold's curve over the head epochs and then the fine-tuning epochs (see the module docstring).
+    `between_epochs()` runs after every epoch of every fold (a sweep's stop check: it may raise)."""
     start = time.perf_counter()
     stages = stage_configs(cfg)  # validate_config (prepare) has checked the cache applies: check_cv_finetune
     acts, rows = cut_activations(cfg, prepared, stages[1], num_blocks(str(cfg.model.name)))
     lr_steps = lr_steps_for(stages[1], folds)
     curves, top5, losses = [], [], []
     for i, fold in enumerate(folds):
-        history = train_fold(cfg, prepared, fold, acts, rows, stages, lr_steps)
+        history = train_fold(cfg, prepared, fold, acts, rows, stages, lr_steps,
+                             None if between_epochs is None else lambda _result: between_epochs())
         curves.append([r.val.accuracy for r in history])
         top5.append([r.val.top5 for r in history])
         losses.append([r.val.loss for r in history])

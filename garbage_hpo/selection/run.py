@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,11 @@ def folds_for(cfg: DictConfig, prepared: Prepared) -> list[Fold]:
 
 
 def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
-           on_epoch: FoldCallback | None = None) -> CVResult:
+           on_epoch: FoldCallback | None = None, stop_check: Callable[[], None] | None = None) -> CVResult:
     """The configuration's CV value; logs params, tags, the fold-mean curve (`epoch/cv_mean_acc`),
     `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`. With finetune.epochs > 0 every fold
-    also fine-tunes the last blocks on the cut-point cache (cv_finetune.py; not pruned by epoch)."""
+    also fine-tunes the last blocks on the cut-point cache (cv_finetune.py): not pruned by epoch, but
+    `stop_check()` runs after every epoch of every fold (a sweep's Ctrl-C)."""
     folds = folds_for(cfg, prepared)
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -59,7 +61,7 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     if int(cfg.finetune.epochs) > 0:
         from garbage_hpo.selection.cv_finetune import cross_validate_finetune
 
-        result = cross_validate_finetune(cfg, prepared, folds)
+        result = cross_validate_finetune(cfg, prepared, folds, stop_check)
     else:
         result = cross_validate_head(cfg, prepared, folds, progress)
     if tracker is not None:

@@ -350,7 +350,7 @@ class Sweep:
                tracker: Tracker) -> TrainResult | CVResult:
         """One split (per-epoch pruning) or k folds (per-fold pruning); the trial keeps how it was measured."""
         if cv_folds_setting(cfg) > 1:
-            cv = run_cv(cfg, prepared, tracker, on_epoch=self._cv_pruning_hook(trial))
+            cv = run_cv(cfg, prepared, tracker, on_epoch=self._cv_pruning_hook(trial), stop_check=self.stop.check)
             with self.trial_times.part("optuna"):
                 for key, value in cv.record().items():
                     trial.set_user_attr(key, value)
