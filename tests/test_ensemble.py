@@ -57,16 +57,18 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
 
 @pytest.mark.slow
 def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
-    """The champion experiment end to end on tiny data: the searched taps/normalization/TTA, a fine-tuning trial
+    """The champion_finetune experiment (the champion's space + tune_blocks) end to end on tiny data: the
+    searched taps/normalization/TTA, a fine-tuning trial
     cross-validated on the cut-point cache, the probe on the same taps, and `reproduce` measuring the ensemble
     of the top 3 head-only trials on the same folds and recording it in the card."""
     enqueue = ("sweep.enqueue=[{tune_blocks:false,head.depth:1},{tune_blocks:true,finetune.epochs:1},"
                "{tune_blocks:false,head.depth:2},{tune_blocks:false,features.tta:flip}]")  # distinct: none skipped
-    sweep = run_cli("garbage_hpo.sweep", "+experiment=champion", f"data.root={tiny_demo}", "sweep.n_trials=4",
+    sweep = run_cli("garbage_hpo.sweep", "+experiment=champion_finetune", f"data.root={tiny_demo}",
+                    "sweep.n_trials=4",
                     "sweep.pruner=none", "sweep.cv_folds=3", "data.image_size=64", "train.batch_size=16",
                     "finetune.batch_size=16", "finetune.cached_views=2", enqueue)
     assert "best - probe:" in sweep.stdout and "peer probe cv_acc" in sweep.stdout
-    study = optuna.load_study(study_name="champion", storage=f"sqlite:///{runs / 'optuna.db'}")
+    study = optuna.load_study(study_name="champion_finetune", storage=f"sqlite:///{runs / 'optuna.db'}")
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(done) == 4
     assert {"features.taps@head", "features.normalize@head", "features.tta"} <= set(done[0].params)
@@ -74,7 +76,7 @@ def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
     assert tuned.params["tune_blocks"] and tuned.params["features.taps@tuned"] == "-1"
     head_epochs = tuned.params["train.epochs"]
     assert tuned.user_attrs["refit_finetune_epochs"] == max(0, tuned.user_attrs["refit_epochs"] - head_epochs)
-    proc = run_cli("garbage_hpo.reproduce", "experiment=champion", f"data.root={tiny_demo}", "tolerance=100",
+    proc = run_cli("garbage_hpo.reproduce", "experiment=champion_finetune", f"data.root={tiny_demo}", "tolerance=100",
                    "--json", check=False)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     ensemble = report["ensemble"]
