@@ -33,7 +33,12 @@ from garbage_hpo.pipeline import Prepared, head_spec, stage_configs
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
 from garbage_hpo.taps import feature_sources, head_inputs
-from garbage_hpo.training.cached_finetune import cache_unused_because, cut_activations, finetune_cached
+from garbage_hpo.training.cached_finetune import (
+    cache_rows,
+    cache_unused_because,
+    cut_activations,
+    finetune_cached,
+)
 from garbage_hpo.training.cut_cache import CutActivations
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, train_head
@@ -59,10 +64,6 @@ def fresh_network(prepared: Prepared, spec: HeadSpec, classifier_state: dict[str
     return net
 
 
-def fold_rows(acts_rows: dict[int, int], positions: np.ndarray) -> np.ndarray:
-    return np.array([acts_rows[int(p)] for p in positions], np.int64)
-
-
 def lr_steps_for(ft: FinetuneConfig, folds: list[Fold]) -> int:
     """The longest fold's fine-tuning schedule length: every fold's schedule is padded to it."""
     return max(len(f.train) // effective_batch_size(ft.batch_size, len(f.train)) for f in folds) * ft.epochs
@@ -81,7 +82,7 @@ def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivat
     classifier, head = train_head(spec, pooled[fold.train], labels[fold.train], pooled[fold.val], labels[fold.val],
                                   head_cfg, seed, on_epoch, stop_after=head_cfg.epochs)
     net = fresh_network(prepared, spec, snapshot(classifier), cfg)
-    tuned, _ = finetune_cached(net, acts, fold_rows(rows, fold.train), labels[fold.train], fold_rows(rows, fold.val),
+    tuned, _ = finetune_cached(net, acts, cache_rows(rows, fold.train), labels[fold.train], cache_rows(rows, fold.val),
                                labels[fold.val], ft_cfg, seed, head_cfg.epochs, on_epoch,
                                dropout=float(cfg.head.dropout), stop_after=ft_cfg.epochs, lr_steps=lr_steps)
     return head.history + tuned.history
@@ -123,7 +124,7 @@ def refit_finetune(cfg: DictConfig, prepared: Prepared, net: nn.Cell, epochs: in
     acts, rows = cut_activations(cfg, prepared, ft_cfg, num_blocks(str(cfg.model.name)))
     everything = positions(prepared.index, "train")
     start = time.perf_counter()
-    finetune_cached(net, acts, fold_rows(rows, everything), prepared.labels[everything], np.zeros(0, np.int64),
+    finetune_cached(net, acts, cache_rows(rows, everything), prepared.labels[everything], np.zeros(0, np.int64),
                     np.zeros(0, np.int32), ft_cfg, int(cfg.seed), head_cfg.epochs, dropout=float(cfg.head.dropout),
                     stop_after=epochs)
     net.set_train(False)

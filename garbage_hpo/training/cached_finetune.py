@@ -71,6 +71,11 @@ def cut_activations(cfg: DictConfig, prepared: Prepared, ft: FinetuneConfig, tot
     return acts, {int(p): row for row, p in enumerate(train_positions)}
 
 
+def cache_rows(row_of: dict[int, int], sample_positions: np.ndarray) -> np.ndarray:
+    """The cache rows of the photos at `sample_positions` (positions into the dataset index)."""
+    return np.array([row_of[int(p)] for p in sample_positions], np.int64)
+
+
 def compiled_key(fresh: nn.Cell, cut: int, acts: CutActivations, cfg: FinetuneConfig, batch: int,
                  total_steps: int, dropout: float) -> str:
     """What a compiled suffix step bakes in: cut point, parameter shapes, input shape, optimizer, steps, loss."""
@@ -154,8 +159,7 @@ def finetune_from_cache(cfg: DictConfig, prepared: Prepared, net: nn.Cell, ft: F
         return None
     acts, row_of = cut_activations(cfg, prepared, ft, total)
     split, labels = prepared.split, prepared.labels
-    train_rows = np.array([row_of[int(p)] for p in split.train], np.int64)
-    val_rows = np.array([row_of[int(p)] for p in split.val], np.int64)
+    train_rows, val_rows = cache_rows(row_of, split.train), cache_rows(row_of, split.val)
     result, best_scores = finetune_cached(net, acts, train_rows, labels[split.train], val_rows, labels[split.val],
                                           ft, seed, step_offset, on_epoch, float(cfg.head.dropout))
     return result, lambda: best_scores
