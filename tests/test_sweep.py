@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import sqlite3
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -365,3 +369,47 @@ def test_parallel_coordinate_plots_every_trial_with_inactive_parameters_marked(t
     best = dict(zip(names, rows[2][1], strict=True))
     assert rows[2][0] == 0.95 and best["head.dropout"] is None and best["lr"] == 0.1
     assert parallel_coordinate_png(study, "val_acc", tmp_path / "p.png").stat().st_size > 1000
+
+
+def _grid_points(experiment: str, workers: int, invocations: int) -> list[tuple]:
+    """The points a grid sweep of a shipped experiment runs: `workers` threads with a sampler each on one
+    study (trials overlapping in time), over `invocations` rounds of fresh samplers, as new processes would."""
+    from garbage_hpo.sweep.strategies import earlier_duplicate, make_sampler
+
+    space = load_space(REPO / "sweeps" / f"{experiment}.yaml", REPO / "conf")
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="grid")
+    n_trials = math.prod(len(values) for values in space.grid().values())
+
+    def objective(trial: optuna.Trial) -> float:  # as Sweep.objective: a point in progress is not run twice
+        space.sample(trial)
+        duplicate = earlier_duplicate(trial)
+        if duplicate is not None:
+            trial.set_user_attr("duplicate_of", duplicate)
+            raise optuna.TrialPruned()
+        time.sleep(0.01)
+        return 0.5
+
+    for round_ in range(1, invocations + 1):
+        target = min(n_trials, -(-n_trials * round_ // invocations))
+        studies = [optuna.load_study(study_name="grid", storage=storage,
+                                     sampler=make_sampler("grid", 7, space, multi_objective=False))
+                   for _ in range(workers)]
+        threads = [threading.Thread(target=s.optimize, args=(objective,), kwargs={
+            "callbacks": [optuna.study.MaxTrialsCallback(target)]}) for s in studies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    study = optuna.load_study(study_name="grid", storage=storage)
+    return [tuple(sorted(t.params.items())) for t in study.trials if "duplicate_of" not in t.user_attrs]
+
+
+@pytest.mark.parametrize("experiment", ["activation", "reduction"])
+@pytest.mark.parametrize(("workers", "invocations"), [(1, 1), (2, 1), (1, 3)])
+def test_a_grid_sweep_runs_every_grid_point_exactly_once(experiment, workers, invocations):
+    space = load_space(REPO / "sweeps" / f"{experiment}.yaml", REPO / "conf")
+    grid = space.grid()
+    expected = {tuple(sorted(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())}
+    points = _grid_points(experiment, workers, invocations)
+    assert len(points) == len(expected) and set(points) == expected, points

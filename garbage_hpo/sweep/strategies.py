@@ -33,8 +33,9 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
     continued in a new invocation, then draw the same random points again (issue: parallel and resumed
     sweeps repeated trials). Trial numbers are unique in a study, so seeding each trial from its number gives
     every worker and invocation different draws, while one uninterrupted sweep stays reproducible. The
-    wrapped samplers keep no state between trials that matters (TPE, random, grid, CMA-ES and NSGA-II read
-    the study's history from the storage), so a fresh one per trial loses nothing.
+    wrapped samplers keep no state between trials that matters (TPE, random, CMA-ES and NSGA-II read
+    the study's history from the storage), so a fresh one per trial loses nothing. The grid sampler is the
+    exception (see `make_sampler`).
     """
 
     def __init__(self, factory: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
@@ -89,6 +90,11 @@ def make_sampler(name: str, seed: int, space: SearchSpace, multi_objective: bool
         raise ValueError(f"sweep.sampler={name!r}: choose one of {SAMPLERS}")
     if name == "cmaes" and multi_objective:
         raise ValueError("sweep.sampler=cmaes cannot optimise several objectives; use nsga2 or tpe")
+    if name == "grid":
+        # One shuffle for the whole study, in every worker and invocation: GridSampler coordinates through the
+        # study by grid index (`grid_id` in the trials' system attrs), and an index only names the same point
+        # under the same shuffle. Re-seeding per trial skipped and repeated points.
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
     return PerTrialSeeded(lambda trial_seed_: _sampler(name, trial_seed_, space), seed)
 
 
@@ -97,8 +103,6 @@ def _sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSa
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if name == "cmaes":
         # CMA-ES handles the numeric entries; categorical ones fall back to seeded random sampling
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
