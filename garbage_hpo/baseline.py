@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # Hydra's own errors name the override
             raise ValueError(f"bad override: {err}") from err
         configure_runtime()
+        stop_at_once("baseline")
         from garbage_hpo.pipeline import prepare
         from garbage_hpo.selection.probe import probe_for
 

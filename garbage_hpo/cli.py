@@ -12,6 +12,7 @@ from pathlib import Path
 from garbage_hpo.data.dataset import DatasetError
 from garbage_hpo.data.images import UnreadableImageError
 from garbage_hpo.models.checkpoint import CheckpointMismatchError
+from garbage_hpo.stop import GracefulStop
 
 USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, FileNotFoundError, ValueError)
 
@@ -44,6 +45,19 @@ def configure_runtime() -> None:
 
 
 _TASK_STARTED = False
+
+
+def stop_at_once(command: str) -> GracefulStop:
+    """Ctrl-C/SIGTERM handling of a one-run command (train, reproduce, evaluate, baseline, bench): at the first
+    signal its open MLflow runs are closed KILLED, the files it was writing removed, and it exits 130. Without
+    it, a process that has run a MindSpore network dies as SIGTERM (143) and leaves its runs RUNNING."""
+    from garbage_hpo.tracking import close_open_runs  # MLflow: imported only by the commands that stop here
+
+    stop = GracefulStop(immediate=True, force_message=f"{command} stopped; its open MLflow runs are closed as "
+                        "KILLED and its partial files removed")
+    stop.on_force = close_open_runs
+    stop.install()
+    return stop
 
 
 def run_hydra_app(main: Callable[[], None]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.data.dataset import DatasetError, index_dataset
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
 from garbage_hpo.metric_names import class_labels
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                                "train/ (photos the model may have been trained on)")
 
         configure_runtime()
+        stop_at_once("evaluate")
         from garbage_hpo.model_ref import resolve_model
         from garbage_hpo.paths import runs_dir
         from garbage_hpo.plots import confusion_png, misclassified_grid

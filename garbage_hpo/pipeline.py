@@ -25,6 +25,7 @@ from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_da
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.data.resolve import resolve_root
 from garbage_hpo.features import FeatureSet, cached_features
+from garbage_hpo.files import writing
 from garbage_hpo.metric_names import MODEL, class_labels, per_category_metrics, per_class_metrics
 from garbage_hpo.metrics import (
     confusion_matrix,
@@ -32,6 +33,7 @@ from garbage_hpo.metrics import (
     per_category_accuracy,
     per_class_accuracy,
 )
+from garbage_hpo.model_card import write_card
 from garbage_hpo.models.factory import (
     ARCHITECTURES,
     BackboneSpec,
@@ -371,11 +373,12 @@ def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
 def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
                extra: dict | None = None) -> Path:
     """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
-    path = out_dir / "model.ckpt"
+    path, card_path = out_dir / "model.ckpt", out_dir / "model.json"
+    card_path.unlink(missing_ok=True)  # a card never describes weights other than the ones beside it
     path.unlink(missing_ok=True)
-    ms.save_checkpoint(net, str(path))
-    card = model_card(cfg, prepared, spec) | (extra or {})
-    (out_dir / "model.json").write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    with writing(out_dir / "model.tmp", path):  # MindSpore writes model.tmp, then renames it
+        ms.save_checkpoint(net, str(path))
+        write_card(card_path, model_card(cfg, prepared, spec) | (extra or {}), [path])
     return path
 
 

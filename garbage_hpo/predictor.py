@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mindspore import nn
 from garbage_hpo.data.images import preprocess, read_rgb, to_rgb
 from garbage_hpo.export import load_mindir
 from garbage_hpo.feature_engines import block_channels
+from garbage_hpo.model_card import load_card
 from garbage_hpo.models.ensemble import EnsembleNet, Member
 from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.models.head import HeadSpec
@@ -60,15 +60,9 @@ class Predictor:
     def load(cls, checkpoint: str | Path) -> Predictor:
         """A `.ckpt` (weights, rebuilt from the card) or an exported `.mindir`; `model.json` lies beside it."""
         checkpoint = Path(checkpoint)
-        card_path = checkpoint.with_suffix(".json")
         if not checkpoint.is_file():
             raise FileNotFoundError(f"model checkpoint {checkpoint} does not exist")
-        if not card_path.is_file():
-            raise FileNotFoundError(f"{card_path}: model card missing (classes, preprocessing, input size)")
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{card_path}: not a valid model card ({err})") from err
+        card = load_card(checkpoint.with_suffix(".json"), checkpoint)  # bound to these weights, unedited
         if checkpoint.suffix == ".mindir":
             return cls(load_mindir(checkpoint), card)
         net = network_for_card(card)

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
+from garbage_hpo.model_card import read_card, update_card
 from garbage_hpo.stats import format_params
 
 log = logging.getLogger("garbage_hpo.reproduce")
@@ -173,10 +174,7 @@ def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
         return Retrained(result.val_acc, 0.0, ci, n, 1, result.best_epoch, fitted.net, fitted.checkpoint,
                          fitted.train_images, fitted.test)
     assert result.checkpoint is not None
-    card_path = result.checkpoint.with_suffix(".json")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["selection"] |= where
-    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    update_card(result.checkpoint.with_suffix(".json"), lambda card: card["selection"].update(where))
     return Retrained(result.val_acc, 0.0, ci, n, 1, None, Predictor.load(result.checkpoint).net, result.checkpoint,
                      len(prepared.split.train), result.extra)
 
@@ -202,12 +200,11 @@ def with_ensemble(model: Retrained, k: int, storage: str, best, client, override
     tracker.log_metrics({"ensemble_cv_mean": s.mean, "ensemble_cv_std": s.std, "ensemble_cv_ci95_low": s.ci95.low,
                          "ensemble_cv_ci95_high": s.ci95.high, "ensemble_size": len(trials)})
     card_path = model.checkpoint.with_suffix(".json")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["selection"]["ensemble"] = record
     if not record["shipped"]:
-        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+        update_card(card_path, lambda card: card["selection"].update(ensemble=record))
         return model, record
-    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, card["selection"],
+    selection = read_card(card_path)["selection"] | {"ensemble": record}
+    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, selection,
                                                    default_out_dir(cfg, tracker) / "ensemble")
     return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
 
@@ -229,6 +226,7 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
     from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
 
     mindir = export_mindir(model.net, prepared.image_size, model.checkpoint.with_suffix(".mindir"))
+    update_card(model.checkpoint.with_suffix(".json"), lambda card: None, add_weights=(mindir,))
     for path in (model.checkpoint, model.checkpoint.with_suffix(".json"), mindir):
         tracker.log_artifact(path, "model")
     photos = check_photos(prepared)
@@ -295,7 +293,7 @@ def record(report: Reproduction, tracker, client, notes: list[str], model: Retra
                          "export_max_abs_diff": report.export_max_abs_diff} | model.test, flush=True)
     tracker.set_tags({"hpo.reproduction": verdict, "hpo.refit": str(report.refit).lower()} |
                      ({"hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
-    card = json.loads(Path(report.checkpoint).with_suffix(".json").read_text(encoding="utf-8"))
+    card = read_card(Path(report.checkpoint).with_suffix(".json"))
     version = register_version(client, tracker.run_id, card, {
         "reproduction": verdict, "reproduction_of": report.original_run_id,
         "val_acc": f"{report.reproduced_val_acc:.6f}", "cv_folds": str(report.cv_folds),
@@ -346,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides, flags, extra = split_args(argv, {"json": False})
         if extra:
             raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
+        stop_at_once("reproduce")
         report = reproduce(overrides)
         if flags.get("json"):
             print(json.dumps(asdict(report) | {"passed": report.passed}))

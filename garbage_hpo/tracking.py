@@ -12,7 +12,9 @@ import functools
 import logging
 import os
 import re
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from garbage_hpo.files import remove_partial_files
 from garbage_hpo.sqlite_wal import use_wal
 
 T = TypeVar("T")
@@ -112,6 +115,60 @@ def ui_hint(uri: str) -> str:
     return f" (start the UI with: make ui STORE={uri})"
 
 
+OPEN_TRACKERS: set[Tracker] = set()  # runs this process has open, closed KILLED by close_open_runs on a stop
+_OPEN_LOCK = threading.Lock()
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs this process; lets a later start on the same host tell a dead owner from a live one."""
+    return {"hpo.host": socket.gethostname(), "hpo.pid": str(os.getpid())}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_open_runs() -> None:
+    """On a stop (from the stop watcher thread): end every run this process has open as KILLED and remove the
+    files it was writing. A run whose store cannot be reached is left for close_dead_runs of a later command."""
+    remove_partial_files()
+    with _OPEN_LOCK:
+        trackers = list(OPEN_TRACKERS)
+    for tracker in sorted(trackers, key=lambda t: t.parent_run_id is None):  # children before their parent
+        with contextlib.suppress(Exception):
+            tracker.set_tags({"hpo.state": "INTERRUPTED"})
+        with contextlib.suppress(Exception):
+            tracker.end("KILLED")
+
+
+@functools.cache
+def close_dead_runs(uri: str, experiment_id: str) -> int:
+    """Runs of this experiment left RUNNING by a process of this host that no longer exists (killed before it
+    could close them: SIGKILL, power loss), ended FAILED with the reason; once per store and experiment a
+    process. A live process's runs, and other hosts' (no way to tell from here), are left alone."""
+    host = socket.gethostname()
+    client = client_for(uri)
+    runs = client.search_runs([experiment_id], max_results=1000, filter_string=(
+        f"attributes.status = 'RUNNING' and tags.`hpo.host` = '{host}'"))
+    closed = 0
+    for run in runs:
+        pid = int(run.data.tags.get("hpo.pid", "0") or 0)
+        if pid and pid != os.getpid() and not process_alive(pid):
+            client.set_tag(run.info.run_id, "hpo.fail_reason", f"process {pid} ended without closing this run")
+            client.set_terminated(run.info.run_id, "FAILED")
+            closed += 1
+    if closed:
+        log.warning("closed %d MLflow run(s) of this experiment left RUNNING by processes that no longer exist",
+                    closed)
+    return closed
+
+
 def _timed(method: Callable[..., T]) -> Callable[..., T]:
     """Add the call's duration to the tracker's `seconds` (the sweep's in-process overhead counters)."""
 
@@ -138,15 +195,19 @@ class Tracker:
                  flush_seconds: float = 2.0, description: str | None = None) -> None:
         self.client = client_for(uri)
         self.experiment_id = self._experiment(experiment, artifact_root, uri, description)
-        all_tags = dict(tags or {})
+        close_dead_runs(uri, self.experiment_id)
+        all_tags = owner_tags() | dict(tags or {})
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
-        self.run_id = self.run.info.run_id
+        self.parent_run_id = parent_run_id
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
         self._flush_seconds = flush_seconds
         self.finished = False
+        self.run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id = self.run.info.run_id
+        with _OPEN_LOCK:
+            OPEN_TRACKERS.add(self)
 
     def _experiment(self, name: str, artifact_root: Path | None, uri: str, description: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -205,3 +266,5 @@ class Tracker:
         finally:
             self.client.set_terminated(self.run_id, status)
             self.finished = True
+            with _OPEN_LOCK:
+                OPEN_TRACKERS.discard(self)

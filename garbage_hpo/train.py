@@ -18,7 +18,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app
+from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, stop_at_once
 from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
 from garbage_hpo.selection.folds import cv_folds_setting
@@ -37,6 +37,7 @@ def main(cfg: DictConfig) -> float:
         uri = cfg.tracking.uri or default_tracking_uri(runs)
         check_tracking_store(str(uri))  # seconds, before any data work; not minutes of retries after it
         configure_runtime()
+        stop_at_once("train")
         prepared = prepare(cfg)
         tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+import garbage_hpo
 from tests.conftest import run_cli
 
 
@@ -167,5 +169,68 @@ def test_checkpoint_that_does_not_match_its_card_is_one_line(env, tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(card))
     photo = str(next((env["data"] / "val" / "00_00").iterdir()))
     proc = run_cli("garbage_hpo.predict", photo, f"model={tmp_path / 'model.ckpt'}", check=False)
-    assert proc.returncode == 2 and "does not match its model card (10 classes" in proc.stderr
+    assert proc.returncode == 2 and "field 'classes' differs from the value model.ckpt was saved with" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    del card["binding"]  # a card written before cards were bound: the shapes are still checked
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=r"does not match its model card \(10 classes"):
+        garbage_hpo.Predictor.load(tmp_path / "model.ckpt")
+
+
+def _edited_copy(env, tmp_path, edit) -> Path:
+    source = env["runs"] / "models" / env["run"].info.run_id
+    shutil.copy(source / "model.ckpt", tmp_path / "model.ckpt")
+    card = json.loads((source / "model.json").read_text())
+    edit(card)
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    return tmp_path / "model.ckpt"
+
+
+def _set(path: str, value):
+    def edit(card: dict) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            card = card[key]
+        card[last] = value
+    return edit
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("image_size", 96), ("profile.input_scaling", "imagenet"), ("profile.bn_eps", 0.5), ("head.reduction", "max"),
+    ("head.activation", "softmax"), ("profile.padding", "symmetric"), ("width", 0.5)])
+def test_a_card_edited_after_saving_is_refused_naming_the_field(env, tmp_path, field, value):
+    checkpoint = _edited_copy(env, tmp_path, _set(field, value))
+    with pytest.raises(ValueError, match=f"field '{field}' differs from the value model.ckpt was saved with"):
+        garbage_hpo.Predictor.load(checkpoint)
+
+
+def test_a_card_with_swapped_class_names_is_refused(env, tmp_path):
+    def swap(card: dict) -> None:
+        first, second = card["classes"][0], card["classes"][1]
+        first["english"], second["english"] = second["english"], first["english"]
+
+    with pytest.raises(ValueError, match="field 'classes' differs"):
+        garbage_hpo.Predictor.load(_edited_copy(env, tmp_path, swap))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("image_size", -5, "image_size=-5: a whole number of pixels"),
+    ("profile.input_scaling", "weird", "profile.input_scaling='weird': one of"),
+    ("profile.bn_eps", 0, "profile.bn_eps=0: a number between 0 and 1"),
+    ("classes", [], "classes: a list of at least 2"),
+])
+def test_impossible_card_values_are_one_line_errors(env, tmp_path, field, value, message):
+    checkpoint = _edited_copy(env, tmp_path, _set(field, value))
+    with pytest.raises(ValueError, match=message):
+        garbage_hpo.Predictor.load(checkpoint)
+
+
+def test_weights_replaced_beside_their_card_are_refused(env, tmp_path):
+    checkpoint = _edited_copy(env, tmp_path, lambda card: None)
+    assert garbage_hpo.Predictor.load(checkpoint).num_classes == 26  # an untouched copy loads
+    with open(checkpoint, "ab") as handle:  # same parameters, other bytes: not the file the card was written for
+        handle.write(b"\0")
+    photo = str(next((env["data"] / "val" / "00_00").iterdir()))
+    proc = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}", check=False)
+    assert proc.returncode == 2 and "not the weights its model card model.json was written for" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args
+from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
 
 SECTIONS = ("extract", "head", "sweep", "finetune", "latency", "startup")
 PROJECT = Path(__file__).resolve().parents[2]
@@ -373,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         trials = int(overrides.pop("trials", 30))
         n_images = int(overrides.pop("images", 128))
         configure_runtime()
+        stop_at_once("bench")
         from hydra import compose, initialize_config_dir
 
         def cfg_for(extra_overrides: list[str]):

@@ -21,28 +21,26 @@ from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.selection.run import run_cv
 from garbage_hpo.stats import wilson
+from garbage_hpo.stop import GracefulStop
 from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
-    close_dead_parent_runs,
     fail_dead_local_trials,
     fail_stale_trials,
     make_storage,
-    owner_tags,
     worker_id,
 )
 from garbage_hpo.sweep.report import best_trials, finish_parent, run_in_store
 from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
-from garbage_hpo.sweep.stop import GracefulStop
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
 from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
-from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, ui_hint, ui_link
+from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, owner_tags, ui_hint, ui_link
 from garbage_hpo.training.loop import EpochResult
 from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
 
@@ -181,9 +179,6 @@ class Sweep:
             | owner_tags(), description=self.space.question)
         status = "FAILED"
         try:
-            closed = close_dead_parent_runs(self.parent.client, self.parent.experiment_id, self.study_name)
-            if closed:
-                log.info("closed %d sweep run(s) of this study left open by processes that were killed", closed)
             self.log_base_config()
             save_trials_view(self.parent.client, self.parent.experiment_id, [p.name for p in self.space.params],
                              [g.metric for g in self.goals], ascending=self.goals[0].direction == "minimize")

@@ -24,26 +24,11 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from garbage_hpo.sqlite_wal import use_wal
-from garbage_hpo.tracking import client_for
+from garbage_hpo.tracking import client_for, process_alive
 
 log = logging.getLogger("garbage_hpo.sweep")
 SCHEMA_ATTEMPTS = 5
 LOST_WORKER = "worker lost: no heartbeat within the grace period (process killed or machine gone)"
-
-
-def owner_tags() -> dict[str, str]:
-    """Who runs this process; lets a later start on the same host tell a dead owner from a live one."""
-    return {"hpo.host": socket.gethostname(), "hpo.pid": str(os.getpid())}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StaleTrialHandler:
@@ -77,23 +62,6 @@ def close_trial_runs(client: MlflowClient, study_name: str, number: int, reason:
         client.set_tag(run.info.run_id, "hpo.fail_reason", reason)
         client.set_terminated(run.info.run_id, "FAILED")
     return len(runs)
-
-
-def close_dead_parent_runs(client: MlflowClient, experiment_id: str, study_name: str) -> int:
-    """Parent sweep runs of this study left RUNNING by a process on this host that no longer exists."""
-    host = socket.gethostname()
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=(f"tags.`hpo.role` = 'sweep' and tags.`optuna.study_name` = '{study_name}' "
-                       f"and attributes.status = 'RUNNING' and tags.`hpo.host` = '{host}'"))
-    closed = 0
-    for run in runs:
-        pid = int(run.data.tags.get("hpo.pid", "0") or 0)
-        if pid and pid != os.getpid() and not _alive(pid):
-            client.set_tag(run.info.run_id, "hpo.fail_reason", f"sweep process {pid} ended without closing it")
-            client.set_terminated(run.info.run_id, "FAILED")
-            closed += 1
-    return closed
 
 
 def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | None,
@@ -164,7 +132,7 @@ def fail_dead_local_trials(study: optuna.Study, handler: StaleTrialHandler, grac
             started = trial.datetime_start or now
             if (now - started).total_seconds() <= grace_seconds:
                 continue
-        elif owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        elif owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         try:
             if not study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):

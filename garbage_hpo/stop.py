@@ -1,7 +1,9 @@
-"""Ctrl-C and SIGTERM stop a sweep at the next safe point instead of wherever the signal lands.
+"""Ctrl-C and SIGTERM end a command with its MLflow runs closed (KILLED) and exit code 130.
 
-The first signal asks for a stop: the running trial ends after its current epoch (its metrics are recorded,
-then it is marked FAIL and queued again) and the sweep closes its runs. A second signal stops at once.
+A sweep (`GracefulStop()`): the first signal asks for a stop: the running trial ends after its current epoch
+(its metrics are recorded, then it is marked FAIL and queued again) and the sweep closes its runs. A second
+signal stops at once. The one-run commands (train, reproduce, evaluate, baseline, bench: `stop_at_once`)
+stop at the first signal: their open runs are closed KILLED and the partial files they registered removed.
 
 Why a watcher thread: Python runs a signal handler only when the main thread returns to the interpreter,
 and a MindSpore graph step can keep it in C++ for seconds (two signals in that time reach Python as one,
@@ -25,10 +27,16 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM is what SLURM, Kuberne
 FORCE_TIMEOUT_S = 10.0  # closing the runs must not hang a user who pressed Ctrl-C twice
 
 
+SWEEP_FORCE_MESSAGE = ("the running trial is recorded as failed and queued again; run the same command to "
+                       "continue the study")
+
+
 class GracefulStop:
-    def __init__(self) -> None:
+    def __init__(self, immediate: bool = False, force_message: str = SWEEP_FORCE_MESSAGE) -> None:
         self.requested: str | None = None
         self.on_force: Callable[[], None] | None = None  # closes what is open, from the watcher thread
+        self.immediate = immediate  # the first signal already stops at once
+        self.force_message = force_message
         self._lock = threading.Lock()
         self._count = 0
 
@@ -55,7 +63,7 @@ class GracefulStop:
             first = self._count == 1
             if first:
                 self.requested = name
-        if first:
+        if first and not self.immediate:
             # named generically: MindSpore re-sends a Ctrl-C as SIGTERM, so the name would mislead
             print("stop requested: stopping after the current epoch (Ctrl-C or SIGTERM again to stop now)",
                   file=sys.stderr, flush=True)
@@ -63,8 +71,8 @@ class GracefulStop:
         self.force(name)
 
     def force(self, name: str) -> None:
-        print(f"second stop request ({name}): stopping now; the running trial is recorded as failed and queued "
-              "again; run the same command to continue the study", file=sys.stderr, flush=True)
+        what = "stop request" if self.immediate else "second stop request"
+        print(f"{what} ({name}): stopping now; {self.force_message}", file=sys.stderr, flush=True)
         watchdog = threading.Timer(FORCE_TIMEOUT_S, os._exit, args=(130,))
         watchdog.daemon = True
         watchdog.start()
@@ -91,3 +99,4 @@ class GracefulStop:
         """Raise KeyboardInterrupt here if a stop was asked for."""
         if self.requested is not None:
             raise KeyboardInterrupt(self.requested)
+

@@ -1,0 +1,85 @@
+"""Files written whole or not at all: partial files are registered while being written (a stop removes them),
+replaced atomically when done, and a full disk is reported as such, naming the device and the file."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+PARTIAL_FILES: set[Path] = set()  # files being written now; remove_partial_files() deletes them on a stop
+_LOCK = threading.Lock()
+NEARLY_FULL_BYTES = 1 << 20  # less free space than this after a failed write: the disk filled up
+
+
+class NoSpaceError(OSError):
+    """A write failed because its file system is full; the message names the device and the file."""
+
+
+def device_of(path: Path) -> str:
+    """The mount point holding `path` (what a user frees space on)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return str(path)
+
+
+def is_disk_full(err: BaseException, path: Path) -> bool:
+    """ENOSPC itself, or a library that wrapped it in its own error (MindSpore, SQLite) while the device has
+    (almost) no free space left."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "No space left on device" in str(err) or "database or disk is full" in str(err):
+        return True
+    try:
+        return shutil.disk_usage(device_of(path)).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def no_space(path: Path) -> NoSpaceError:
+    return NoSpaceError(errno.ENOSPC, f"no space left on {device_of(path)} while writing {path}; free some space "
+                        "there (or point runs/ elsewhere with GARBAGE_HPO_RUNS) and run the command again")
+
+
+@contextlib.contextmanager
+def writing(*paths: Path) -> Iterator[None]:
+    """Mark `paths` as being written: on an error, or a stop in the meantime, they are removed instead of left
+    half-written; a full disk is raised as NoSpaceError naming the device and the first file."""
+    with _LOCK:
+        PARTIAL_FILES.update(paths)
+    try:
+        yield
+    except BaseException as err:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        if isinstance(err, Exception) and not isinstance(err, NoSpaceError) and paths and is_disk_full(err, paths[0]):
+            raise no_space(paths[0]) from err
+        raise
+    finally:
+        with _LOCK:
+            PARTIAL_FILES.difference_update(paths)
+
+
+def remove_partial_files() -> None:
+    """On a stop (from the stop watcher thread): delete the files being written."""
+    with _LOCK:
+        partial = list(PARTIAL_FILES)
+    for path in partial:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `path` through a temporary file beside it and a rename: readers never see half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with writing(tmp):
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
