@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 import sqlite3
 import textwrap
 import threading
@@ -413,3 +414,27 @@ def test_a_grid_sweep_runs_every_grid_point_exactly_once(experiment, workers, in
     expected = {tuple(sorted(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())}
     points = _grid_points(experiment, workers, invocations)
     assert len(points) == len(expected) and set(points) == expected, points
+
+
+@pytest.mark.slow
+def test_a_study_refuses_to_continue_under_other_fixed_settings_naming_the_keys(runs, tiny_demo, tmp_path):
+    run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
+    fewer = shutil.copytree(tiny_demo, tmp_path / "fewer")
+    next((fewer / "train" / "00_00").iterdir()).unlink()  # another photo set, same layout
+    for override, named in [("sweep.cv_folds=3", "sweep.cv_folds: 1 -> 3"),
+                            (f"data.root={fewer}", "data.photos: 156 photos, sha256"),
+                            ("data.image_size=32", "data.image_size: 64 -> 32"),
+                            ("features.normalize=standardize", "features.normalize: none -> standardize")]:
+        args = [a for a in TINY_SWEEP if a.split("=")[0] != override.split("=")[0]]
+        root = [] if override.startswith("data.root") else [f"data.root={tiny_demo}"]
+        refused = run_cli("garbage_hpo.sweep", *args, *root, override, "sweep.n_trials=2", check=False)
+        assert refused.returncode == 2 and "measured under other fixed settings" in refused.stderr, refused.stderr
+        assert named in refused.stderr and "Traceback" not in refused.stderr
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    assert len(study.trials) == 1  # nothing was added by the refused invocations
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
+    assert len([r for r in found if r.data.tags["hpo.role"] == "sweep"]) == 1  # and no run was opened
+    same = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2",
+                   "sweep.pruner=none")  # sweep settings that do not change what a value means are free
+    assert "[2/2]" in same.stdout

@@ -37,6 +37,7 @@ from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
+from garbage_hpo.sweep.study_settings import check_study_settings, fixed_settings
 from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
@@ -144,8 +145,10 @@ class Sweep:
         if recorded is not None and recorded != wanted:
             raise ValueError(f"sweep.study_name={self.study_name}: the stored study optimises {recorded}, "
                              f"not {wanted}; choose another sweep.study_name")
-        check_study_space(study, str(self.cfg.sweep.name), self.space,
-                          bool(self.cfg.sweep.get("allow_space_change", False)))
+        allow_change = bool(self.cfg.sweep.get("allow_space_change", False))
+        check_study_space(study, str(self.cfg.sweep.name), self.space, allow_change)
+        index = self.prepared.get(self.cfg).index  # prepared here once; the trials reuse it
+        check_study_settings(study, fixed_settings(self.cfg, self.space, index), allow_change)
         for params in self.cfg.sweep.enqueue or []:  # skipped where a trial with these params exists
             study.enqueue_trial(OmegaConf.to_container(params, resolve=True), skip_if_exists=True)
         study.set_user_attr("objectives", wanted)
