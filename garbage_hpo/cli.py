@@ -11,10 +11,13 @@ from pathlib import Path
 
 from garbage_hpo.data.dataset import DatasetError
 from garbage_hpo.data.images import UnreadableImageError
+from garbage_hpo.files import NoSpaceError
 from garbage_hpo.models.checkpoint import CheckpointMismatchError
 from garbage_hpo.stop import GracefulStop
 
-USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, FileNotFoundError, ValueError)
+# NoSpaceError: a full disk, named with the device and the file (files.py), is the user's to fix too
+USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, FileNotFoundError, ValueError,
+               NoSpaceError)
 
 
 def cap_onednn_isa() -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, preprocess, read_rgb
 from garbage_hpo.feature_engines import block_channels, make_extractor, resolve_engine
+from garbage_hpo.files import move_aside, writing
 from garbage_hpo.models.factory import BackboneSpec, new_backbone
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,23 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
     )
 
 
+def _read_cache(path: Path, n_samples: int) -> FeatureSet | None:
+    """The cached features, or None after moving a damaged file aside (a zip checks each member's CRC)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            failed = dict(json.loads(str(data["failed"])))
+            channels = tuple(int(c) for c in data["channels"]) if "channels" in data else ()
+            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True,
+                                  channels=channels)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated, zeroed, not a zip
+        move_aside(path, f"{type(err).__name__}: {err}")
+        return None
+    if features.mean.shape[0] != n_samples or features.max.shape != features.mean.shape:
+        move_aside(path, f"{features.mean.shape[0]} rows for {n_samples} photos")
+        return None
+    return features
+
+
 def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, cache_dir: Path,
                     batch_size: int = 32, engine: str = "auto", all_blocks: bool = False, flip: bool = False
                     ) -> FeatureSet:
@@ -119,22 +138,20 @@ def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, ca
     key = cache_key(index, spec, image_size, engine, all_blocks, flip)
     path = cache_dir / f"{key}.npz"
     if path.is_file():
-        COUNTERS["cache_hits"] += 1
-        with np.load(path, allow_pickle=False) as data:
-            failed = dict(json.loads(str(data["failed"])))
-            channels = tuple(int(c) for c in data["channels"]) if "channels" in data else ()
-            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True,
-                                  channels=channels)
-        log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(features.mean))
-        return features
+        cached = _read_cache(path, len(index.samples))
+        if cached is not None:
+            COUNTERS["cache_hits"] += 1
+            log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(cached.mean))
+            return cached
     onnx_path = cache_dir.parent / "onnx" / f"{key}-b{batch_size}-{os.getpid()}.onnx"
     features = compute_features(index, spec, image_size, batch_size, engine, onnx_path, all_blocks, flip)
     onnx_path.unlink(missing_ok=True)  # only needed while extracting; the features are what is kept
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: workers may share a cache
-    np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())),
-             channels=np.array(features.channels, np.int64))
-    tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    with writing(tmp):
+        np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())),
+                 channels=np.array(features.channels, np.int64))
+        tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
     log.info("features: computed %d images in %.1fs with %s, cached as %s", len(features.mean),
              features.extract_seconds, engine, path.name)
     return features

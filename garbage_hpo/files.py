@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
+import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 PARTIAL_FILES: set[Path] = set()  # files being written now; remove_partial_files() deletes them on a stop
 _LOCK = threading.Lock()
 NEARLY_FULL_BYTES = 1 << 20  # less free space than this after a failed write: the disk filled up
@@ -83,3 +88,53 @@ def write_text_atomic(path: Path, text: str) -> None:
     with writing(tmp):
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    """A damaged cache file: renamed beside itself (kept for a look, never read again) so it is rebuilt."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    with contextlib.suppress(FileNotFoundError):  # another worker may have moved it first
+        path.replace(aside)
+    log.warning("damaged cache file %s (%s): moved aside to %s; rebuilding it", path, reason, aside.name)
+    return aside
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.sha256")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksum(path: Path) -> None:
+    """Record `path`'s size and sha256 beside it (written after the file is complete)."""
+    record = {"size": path.stat().st_size, "sha256": file_digest(path)}
+    write_text_atomic(checksum_path(path), json.dumps(record))
+
+
+def checksum_problem(path: Path) -> str | None:
+    """Why `path` does not match its recorded checksum (None if it does): truncated, overwritten, unrecorded."""
+    try:
+        record = json.loads(checksum_path(path).read_text(encoding="utf-8"))
+        size, digest = int(record["size"]), str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable checksum {checksum_path(path).name}"
+    if path.stat().st_size != size:
+        return f"{path.stat().st_size} bytes, {size} recorded: truncated or overwritten"
+    if file_digest(path) != digest:
+        return "content differs from its recorded sha256"
+    return None
+
+
+def check_room(folder: Path, needed_bytes: int, setting: str) -> None:
+    """Refuse, before writing, a file the disk cannot hold (with a margin), naming the setting that sizes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if needed_bytes > free - NEARLY_FULL_BYTES * 64:
+        raise NoSpaceError(errno.ENOSPC, f"{setting}: the cache it asks for needs {needed_bytes / 2**30:.1f} GiB "
+                           f"but {device_of(folder)} has {free / 2**30:.1f} GiB free; lower {setting} or free space")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from garbage_hpo.files import write_text_atomic
+from garbage_hpo.files import file_digest, write_text_atomic
 from garbage_hpo.models.head import ACTIVATIONS, REDUCTIONS
 from garbage_hpo.models.profiles import PADDINGS, SCALINGS
 
@@ -23,14 +23,6 @@ SHAPING_FIELDS = ("architecture", "width", "image_size", "profile", "head", "cla
 
 class ModelCardError(ValueError):
     """A model card that is malformed, impossible, or not the one its weights were saved with."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, Any]:
@@ -53,7 +45,7 @@ def field_hashes(card: dict) -> dict[str, str]:
 
 def write_card(path: Path, card: dict, weights: list[Path]) -> None:
     """Write `card` to `path` bound to the weight files it describes (written before the card)."""
-    binding = {"fields": field_hashes(card), "weights": {w.name: file_sha256(w) for w in weights}}
+    binding = {"fields": field_hashes(card), "weights": {w.name: file_digest(w) for w in weights}}
     write_text_atomic(path, json.dumps(card | {"binding": binding}, indent=2, ensure_ascii=False))
 
 
@@ -64,7 +56,7 @@ def update_card(path: Path, change: Callable[[dict], None], add_weights: tuple[P
     binding = card.pop("binding", None)
     change(card)
     if binding is not None:
-        binding["weights"] |= {w.name: file_sha256(w) for w in add_weights}
+        binding["weights"] |= {w.name: file_digest(w) for w in add_weights}
         card["binding"] = binding
     write_text_atomic(path, json.dumps(card, indent=2, ensure_ascii=False))
     return card
@@ -95,7 +87,7 @@ def load_card(path: Path, weights: Path) -> dict:
     if recorded is None:
         raise ModelCardError(f"{path}: the card does not describe {weights.name} (it describes "
                              f"{sorted(binding.get('weights', {}))}); was the file copied from another model?")
-    if file_sha256(weights) != recorded:
+    if file_digest(weights) != recorded:
         raise ModelCardError(f"{weights}: not the weights its model card {path.name} was written for (sha256 "
                              "differs): the weights or the card were replaced; keep a model's files together")
     wanted, now = binding.get("fields", {}), field_hashes(card)

@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from garbage_hpo.files import move_aside, write_text_atomic
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
 from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
 
@@ -89,12 +90,13 @@ def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Pat
                  grid: tuple[float, ...] = C_GRID) -> ProbeResult:
     path = cache_dir / f"{probe_key(x, y, folds, grid)}.json"
     if path.is_file():
-        return ProbeResult(**(json.loads(path.read_text(encoding="utf-8")) | {"from_cache": True}))
+        try:
+            return ProbeResult(**(json.loads(path.read_text(encoding="utf-8")) | {"from_cache": True}))
+        except (ValueError, TypeError) as err:  # truncated or edited: not a result to report
+            move_aside(path, f"{type(err).__name__}: {err}")
     result = run_probe(x, y, folds, grid)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{time.time_ns()}.tmp")  # several workers may compute it at once
-    tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(asdict(result)))  # several workers may compute it at once
     return result
 
 

@@ -33,13 +33,15 @@ from garbage_hpo.data.augment import AUGMENTATION, augment
 from garbage_hpo.data.dataset import Sample
 from garbage_hpo.data.images import PREPROCESS_VERSION, preprocess, read_rgb
 from garbage_hpo.feature_engines import onnxruntime_session, resolve_engine
+from garbage_hpo.files import check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
 from garbage_hpo.models.factory import BackboneSpec, build_backbone
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: every file has a .sha256 record, checked on open
 DTYPES = ("float16", "float32")
 COUNTERS = {"views_built": 0, "views_reused": 0, "build_seconds": 0.0}  # for `make bench`
 _ANNOUNCED: set[Path] = set()
+_VERIFIED: set[Path] = set()  # cache files whose checksum this process has checked
 
 
 class BlockRange(nn.Cell):
@@ -133,15 +135,14 @@ class CutCache:
     def ensure(self) -> CutActivations:
         """Open the cache, or build it when missing or holding fewer views than asked for (a cache with more
         views serves its first `views`: view v is the same whatever the count)."""
-        if self.path.is_file() and self.center_path.is_file():
-            views = np.load(self.path, mmap_mode="r")
-            if len(views) >= self.spec.views:
-                COUNTERS["views_reused"] += self.spec.views * len(self.samples)
-                level = logging.DEBUG if self.path in _ANNOUNCED else logging.INFO  # once per process, not per trial
-                _ANNOUNCED.add(self.path)
-                log.log(level, "cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
-                         self.spec.views, len(views))
-                return CutActivations(views[: self.spec.views], np.load(self.center_path, mmap_mode="r"), True, 0.0)
+        views = self._open_verified()
+        if views is not None and len(views) >= self.spec.views:
+            COUNTERS["views_reused"] += self.spec.views * len(self.samples)
+            level = logging.DEBUG if self.path in _ANNOUNCED else logging.INFO  # once per process, not per trial
+            _ANNOUNCED.add(self.path)
+            log.log(level, "cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
+                     self.spec.views, len(views))
+            return CutActivations(views[: self.spec.views], np.load(self.center_path, mmap_mode="r"), True, 0.0)
         start = time.perf_counter()
         self._build()
         seconds = time.perf_counter() - start
@@ -153,6 +154,27 @@ class CutCache:
         return CutActivations(np.load(self.path, mmap_mode="r"), np.load(self.center_path, mmap_mode="r"),
                               False, seconds)
 
+    def _open_verified(self) -> np.ndarray | None:
+        """The views file, memory-mapped, once both files match the checksums recorded when they were built
+        (checked once per process): a truncated or overwritten cache is moved aside and rebuilt, never trained
+        on. None when there is nothing usable."""
+        if not (self.path.is_file() and self.center_path.is_file()):
+            return None
+        for path in (self.path, self.center_path):
+            if path in _VERIFIED:
+                continue
+            problem = checksum_problem(path)
+            if problem is not None:
+                move_aside(path, problem)
+                return None
+            _VERIFIED.add(path)
+        try:
+            return np.load(self.path, mmap_mode="r")
+        except (OSError, ValueError) as err:
+            _VERIFIED.discard(self.path)
+            move_aside(self.path, f"{type(err).__name__}: {err}")
+            return None
+
     def _build(self) -> None:
         s = self.spec
         prefix = self._prefix_runner()
@@ -161,23 +183,30 @@ class CutCache:
         tmp_center = self.center_path.with_name(f"{self.key}.center.{os.getpid()}.tmp.npy")
         shape = prefix(np.zeros((1, 3, s.image_size, s.image_size), np.float32)).shape[1:]
         n = len(self.samples)
-        views = np.lib.format.open_memmap(tmp, mode="w+", dtype=s.dtype, shape=(s.views, n, *shape))
-        center = np.lib.format.open_memmap(tmp_center, mode="w+", dtype=s.dtype, shape=(n, *shape))
-        chunks = [range(i, min(i + s.batch_size, n)) for i in range(0, n, s.batch_size)]
-        with ThreadPoolExecutor(max_workers=1) as pool:  # decoding and cropping overlap the prefix pass
-            pending = pool.submit(self._inputs, chunks[0]) if chunks else None
-            for c, rows in enumerate(chunks):
-                inputs = pending.result()
-                if c + 1 < len(chunks):
-                    pending = pool.submit(self._inputs, chunks[c + 1])
-                center[rows.start : rows.stop] = prefix(inputs[0])
-                for v in range(s.views):
-                    views[v, rows.start : rows.stop] = prefix(inputs[v + 1])
-        views.flush()
-        center.flush()
-        del views, center
-        tmp_center.replace(self.center_path)  # atomic, center first: a killed build leaves no usable half
-        tmp.replace(self.path)
+        check_room(self.path.parent, (s.views + 1) * n * int(np.prod(shape)) * np.dtype(s.dtype).itemsize,
+                   "finetune.cached_views")
+        with writing(tmp, tmp_center, checksum_path(tmp), checksum_path(tmp_center)):
+            views = np.lib.format.open_memmap(tmp, mode="w+", dtype=s.dtype, shape=(s.views, n, *shape))
+            center = np.lib.format.open_memmap(tmp_center, mode="w+", dtype=s.dtype, shape=(n, *shape))
+            chunks = [range(i, min(i + s.batch_size, n)) for i in range(0, n, s.batch_size)]
+            with ThreadPoolExecutor(max_workers=1) as pool:  # decoding and cropping overlap the prefix pass
+                pending = pool.submit(self._inputs, chunks[0]) if chunks else None
+                for c, rows in enumerate(chunks):
+                    inputs = pending.result()
+                    if c + 1 < len(chunks):
+                        pending = pool.submit(self._inputs, chunks[c + 1])
+                    center[rows.start : rows.stop] = prefix(inputs[0])
+                    for v in range(s.views):
+                        views[v, rows.start : rows.stop] = prefix(inputs[v + 1])
+            views.flush()
+            center.flush()
+            del views, center
+            write_checksum(tmp_center)
+            write_checksum(tmp)
+        for built, final in ((tmp_center, self.center_path), (tmp, self.path)):  # center first: a killed
+            checksum_path(built).replace(checksum_path(final))  # build leaves no usable half
+            built.replace(final)
+            _VERIFIED.add(final)
 
     def _inputs(self, rows: range) -> list[np.ndarray]:
         """[center, view 0, ..., view K-1] batches of preprocessed images for the photos `rows`."""
