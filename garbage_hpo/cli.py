@@ -114,7 +114,12 @@ def split_args(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str],
 
 
 def tracking_uri(overrides: dict[str, str]) -> str:
+    """The MLflow store a command reads or writes, checked to work (one line naming tracking.uri if not)."""
     from garbage_hpo.paths import runs_dir
+    from garbage_hpo.store_check import check_tracking_store
     from garbage_hpo.tracking import default_tracking_uri
 
-    return overrides.get("tracking.uri") or default_tracking_uri(runs_dir())
+    uri = overrides.get("tracking.uri")
+    if uri:
+        check_tracking_store(uri)
+    return uri or default_tracking_uri(runs_dir())

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.model_card import read_card, update_card
 from garbage_hpo.stats import format_params
+from garbage_hpo.store_check import check_tracking_store
 
 log = logging.getLogger("garbage_hpo.reproduce")
 
@@ -113,9 +114,7 @@ def locate(overrides: dict[str, str]):
     storage = overrides.pop("sweep.storage", None) or f"sqlite:///{runs_dir() / 'optuna.db'}"
     uri = tracking_uri(overrides)
     overrides.pop("tracking.uri", None)
-    from garbage_hpo.store_check import check_tracking_store
-
-    check_tracking_store(uri)
+    check_tracking_store(uri)  # the default store too: reproduce writes to it
     study_name = overrides.pop("experiment", None) or None
     number = overrides.pop("trial", None)
     if number is not None and study_name is None:

@@ -8,6 +8,7 @@ here before any data or model work, with a short timeout and no retries.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import urllib.error
 import urllib.request
@@ -32,12 +33,27 @@ def _check_sqlite(uri: str) -> None:
         if path.exists():
             with open(path, "r+b"):
                 pass
+            _check_is_database(uri, path)
         else:
             with tempfile.NamedTemporaryFile(dir=path.parent):
                 pass
     except OSError as err:
         raise ValueError(f"tracking.uri={uri}: cannot write the MLflow store there ({err.strerror}: "
                          f"{err.filename or path.parent}); choose a writable folder") from None
+
+
+def _check_is_database(uri: str, path: Path) -> None:
+    """An existing file must be an SQLite database (MLflow's own error is an 80-line traceback)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            db.execute("pragma schema_version").fetchone()
+    except sqlite3.DatabaseError as err:
+        if "not a database" not in str(err) and "malformed" not in str(err):
+            return  # busy or locked by a writer: a database all the same
+        raise ValueError(f"tracking.uri={uri}: {path} is not an SQLite database ({err}); point tracking.uri at "
+                         "an MLflow store, or at a file that does not exist yet") from None
 
 
 def _check_http(uri: str, timeout: float) -> None:

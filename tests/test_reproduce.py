@@ -143,6 +143,9 @@ def test_a_result_that_does_not_reproduce_fails_and_leaves_the_champion_alone(en
     (["experiment=head_depth", "trial=999"], "trial=999: study head_depth has no completed trial"),
     (["experiment=head_depth", "train.nope=3"], "train.nope=3: not a key of the recorded config"),
     (["sweep.storage=sqlite:////no/such/optuna.db"], "no such Optuna store"),
+    (["sweep.storage=postgresql://nobody:secret@127.0.0.1:1/optuna"],
+     "sweep.storage=postgresql://nobody:***@127.0.0.1:1/optuna: cannot open it (OperationalError"),
+    (["sweep.storage=redis://127.0.0.1:1/0"], "sweep.storage=redis://127.0.0.1:1/0: cannot open it"),
 ])
 def test_bad_requests_end_with_one_line(env, args, message):
     proc, _ = reproduce(*args, check=False)

@@ -125,6 +125,12 @@ def test_a_tracking_store_that_cannot_work_is_named_before_any_work(runs, tiny_d
     with pytest.raises(ValueError, match=r"tracking.uri=postgresql://nobody:\*\*\*@127.0.0.1:1/x: cannot open") as err:
         check_tracking_store("postgresql://nobody:secret@127.0.0.1:1/x")
     assert "secret" not in str(err.value)
+    not_a_database = runs / "notes.txt"
+    not_a_database.write_text("these are my notes, not an MLflow store\n" * 100)
+    with pytest.raises(ValueError, match=f"tracking.uri=sqlite:///{not_a_database}: {not_a_database} is not an "
+                       "SQLite database"):
+        check_tracking_store(f"sqlite:///{not_a_database}")
+    check_tracking_store(f"sqlite:///{runs / 'mlflow.db'}")  # a real store passes
 
 
 def test_values_of_the_right_type_pass_the_check():

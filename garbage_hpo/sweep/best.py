@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
+
+from garbage_hpo.sweep.recovery import make_storage
 
 METRIC = "val_acc"
 
@@ -20,13 +23,15 @@ class BestTrial:
     params: dict
 
 
-def check_storage_exists(storage: str) -> None:
-    """Optuna creates an empty SQLite file for a missing path; reading a sweep that never ran is an error."""
+def open_storage(storage: str) -> RDBStorage:
+    """The sweep's store, opened for reading, or one line naming sweep.storage (as the sweep says it): Optuna
+    creates an empty SQLite file for a missing path, and a URL it cannot open ends in a long traceback."""
     if storage.startswith("sqlite:///"):
         path = Path(storage.removeprefix("sqlite:///"))
         if not path.is_file():
             raise FileNotFoundError(f"sweep.storage={storage}: no such Optuna store; run a sweep first "
                                     "(python -m garbage_hpo.sweep +experiment=NAME)")
+    return make_storage(storage, None, None, None)
 
 
 def _candidates(study: optuna.Study) -> list[BestTrial]:
@@ -45,10 +50,10 @@ def _candidates(study: optuna.Study) -> list[BestTrial]:
 
 def find_trial(storage: str, study_name: str, number: int) -> BestTrial:
     """One named trial (e.g. to re-check a runner-up); it must have completed."""
-    check_storage_exists(storage)
-    if study_name not in optuna.get_all_study_names(storage):
+    opened = open_storage(storage)
+    if study_name not in optuna.get_all_study_names(opened):
         raise ValueError(f"experiment={study_name}: no such study in {storage}")
-    found = [c for c in _candidates(optuna.load_study(study_name=study_name, storage=storage)) if c.number == number]
+    found = [c for c in _candidates(optuna.load_study(study_name=study_name, storage=opened)) if c.number == number]
     if not found:
         raise ValueError(f"trial={number}: study {study_name} has no completed trial with this number")
     return found[0]
@@ -57,8 +62,8 @@ def find_trial(storage: str, study_name: str, number: int) -> BestTrial:
 def find_best_trial(storage: str, study_name: str | None = None) -> BestTrial:
     """The completed (never pruned or failed) trial with the highest val_acc; ties go to the earliest trial
     of the first study by name, so the answer does not change between calls."""
-    check_storage_exists(storage)
-    names = sorted(optuna.get_all_study_names(storage))
+    opened = open_storage(storage)
+    names = sorted(optuna.get_all_study_names(opened))
     if study_name is not None:
         if study_name not in names:
             raise ValueError(f"experiment={study_name}: no such study in {storage} "
@@ -66,7 +71,7 @@ def find_best_trial(storage: str, study_name: str | None = None) -> BestTrial:
         names = [study_name]
     candidates: list[BestTrial] = []
     for name in names:
-        candidates += _candidates(optuna.load_study(study_name=name, storage=storage))
+        candidates += _candidates(optuna.load_study(study_name=name, storage=opened))
     if not candidates:
         where = f"study {study_name!r}" if study_name else f"any study of {storage}"
         raise ValueError(f"no completed trial with {METRIC} in {where}")
@@ -76,6 +81,5 @@ def find_best_trial(storage: str, study_name: str | None = None) -> BestTrial:
 
 def top_trials(storage: str, study_name: str, k: int | None) -> list[BestTrial]:
     """The k (None: all) completed trials of a study with the highest val_acc, best first (ties: earliest)."""
-    check_storage_exists(storage)
-    candidates = _candidates(optuna.load_study(study_name=study_name, storage=storage))
+    candidates = _candidates(optuna.load_study(study_name=study_name, storage=open_storage(storage)))
     return sorted(candidates, key=lambda c: (-c.value, c.number))[:k]
