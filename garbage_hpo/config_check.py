@@ -18,6 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 MISSING = object()
+# documented words a numeric key also takes (its default in some config group is a number)
+ALSO_ALLOWED = {"finetune.unfreeze": ("all",)}
 
 
 def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -64,7 +66,9 @@ def check_values(cfg: DictConfig, schema: DictConfig) -> None:
             near = difflib.get_close_matches(key, list(known), n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise ValueError(f"{key}: not a key of this configuration{hint}; `--cfg job` prints every key")
-        expected = _type_error(key, default, value)
+        expected = None if value in ALSO_ALLOWED.get(key, ()) else _type_error(key, default, value)
+        if expected and key in ALSO_ALLOWED:
+            expected += f" or one of {list(ALSO_ALLOWED[key])}"
         if expected:
             raise ValueError(f"{key}={value!r}: expected {expected} (the default is {default!r})")
 

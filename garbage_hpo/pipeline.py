@@ -185,6 +185,10 @@ def validate_config(cfg: DictConfig) -> None:
     cv_folds_setting(cfg)
     if feature_sources(cfg).tta != "none" and cv_folds_setting(cfg) == 1:
         raise ValueError("features.tta=flip is measured by cross-validation: set sweep.cv_folds=5 (or another k > 1)")
+    if feature_sources(cfg).tta != "none" and ft.epochs > 0:
+        raise ValueError(f"features.tta={feature_sources(cfg).tta}: test-time augmentation is measured on cached "
+                         "head features, which fine-tuning (finetune.epochs > 0) changes; use features.tta=none "
+                         "with fine-tuning, or finetune=none with TTA")
     if not feature_sources(cfg).plain and ft.epochs > 0:
         raise ValueError("features.taps/features.normalize: fine-tuning (finetune.epochs > 0) trains the classic "
                          "head on the last block; use features.taps=-1 features.normalize=none, or finetune=none")

@@ -267,6 +267,8 @@ def test_per_trial_seeding_gives_workers_different_points_and_one_sweep_the_same
     ("sweep.n_trials=-3", "sweep.n_trials=-3: a whole number, 0 or more"),
     ("sweep.timeout=-5", "sweep.timeout=-5: seconds, more than 0"),
     ("sweep.max_failures=-1", "sweep.max_failures=-1: a whole number, 0 or more"),
+    ("sweep.ensemble=0", "sweep.ensemble=0: the number of top trials `make reproduce-best` combines, 1 or more"),
+    ("sweep.ensemble=-1", "sweep.ensemble=-1: the number of top trials"),
     ("sweep.study_name=../../x", "sweep.study_name='../../x': letters, digits"),
 ])
 def test_bad_sweep_settings_stop_before_any_study_or_run(runs, tiny_demo, override, message):

@@ -76,6 +76,8 @@ def test_demo_set_is_used_loudly_when_no_dataset_is_found(runs):
     (["finetune.epochs=1", "finetune.schedule.lr_max=-1"], "finetune.schedule.lr_max=-1"),
     (["finetune.epochs=1", "finetune.unfreeze=40"], "finetune.unfreeze=40"),
     (["head.reduction=sum"], "head.reduction='sum'"),
+    (["sweep.cv_folds=3", "features.tta=flip", "finetune=last_blocks", "finetune.epochs=1"],
+     "features.tta=flip: test-time augmentation is measured on cached head features, which fine-tuning"),
 ])
 def test_bad_input_fails_fast_with_one_line_naming_the_key(runs, tiny_demo, overrides, message):
     proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY, *overrides, check=False)
@@ -104,11 +106,13 @@ def test_unknown_keys_and_mistyped_values_fail_before_any_run(runs, tiny_demo, o
     (["schedule.lr_max=fast"], "schedule.lr_max='fast': expected a number"),
     (["head.bias=3"], "head.bias=3: expected true or false"),
     (["optimizer=adam", "+optimizer.beta3=0.9"], "optimizer.beta3: not a key"),
+    (["finetune=last_blocks", "finetune.unfreeze=most"], "finetune.unfreeze='most': expected a whole number or "
+                                                          "one of ['all']"),
 ])
 def test_config_values_are_checked_against_the_defaults_of_the_same_groups(overrides, message):
     from garbage_hpo.config_check import check_values
 
-    groups = [o for o in overrides if o.split("=")[0] in ("optimizer",)]
+    groups = [o for o in overrides if o.split("=")[0] in ("optimizer", "finetune")]
     with pytest.raises(ValueError, match=re.escape(message)):
         check_values(compose(*overrides), compose(*groups))
 
@@ -138,6 +142,8 @@ def test_values_of_the_right_type_pass_the_check():
 
     schema = compose()
     check_values(compose("model.width=1", "data.root=/x", "features.taps=[13,-1]", "sweep.cv_folds=5"), schema)
+    # documented: every block (the default of finetune=last_blocks is a number)
+    check_values(compose("finetune=last_blocks", "finetune.unfreeze=all"), compose("finetune=last_blocks"))
     with pytest.raises(ValueError, match="model.widht: not a key.*did you mean model.width"):
         check_values(compose("+model.widht=1"), schema)
 
