@@ -11,8 +11,9 @@ from pathlib import Path
 
 from garbage_hpo.data.dataset import DatasetError
 from garbage_hpo.data.images import UnreadableImageError
-from garbage_hpo.files import NoSpaceError
+from garbage_hpo.files import NoSpaceError, device_of, is_disk_full
 from garbage_hpo.models.checkpoint import CheckpointMismatchError
+from garbage_hpo.paths import runs_dir
 from garbage_hpo.stop import GracefulStop
 
 # NoSpaceError: a full disk, named with the device and the file (files.py), is the user's to fix too
@@ -85,6 +86,20 @@ def friendly_errors() -> Iterator[None]:
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:
+        if not disk_filled(err):
+            raise
+        print(f"error: no space left on {device_of(runs_dir())} ({type(err).__name__}: "
+              f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); free some space and run the command "
+              "again (a run it could not close is closed by the next command)", file=sys.stderr)
+        sys.exit(1)
+
+
+def disk_filled(err: BaseException) -> bool:
+    """A library's error (SQLite's "disk I/O error", MindSpore's RuntimeError) behind which the disk of runs/
+    filled up: said in those words rather than as a traceback that hides the cause."""
+    chain = [err, err.__cause__, err.__context__]
+    return any(e is not None and is_disk_full(e, runs_dir()) for e in chain)
 
 
 def split_args(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool], list[str]]:

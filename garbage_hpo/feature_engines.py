@@ -19,6 +19,7 @@ import mindspore.ops as ops
 import numpy as np
 from mindspore import nn
 
+from garbage_hpo.files import check_room, writing
 from garbage_hpo.models.factory import BackboneSpec, build_backbone
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,22 @@ def export_onnx(spec: BackboneSpec, image_size: int, batch_size: int, path: Path
     if path.is_file():
         return path
     net = pooling_cell(spec, all_blocks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
+    write_onnx(net, ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32)), tmp)
+    tmp.replace(path)  # atomic: concurrent workers never read half a file
+    return path
+
+
+def write_onnx(net: nn.Cell, example: ms.Tensor, path: Path) -> None:
+    """Export `net` to `path` (ending in .onnx). MindSpore's exporter logs a full disk and returns, leaving no
+    file: the room is checked first (the weights as float32 and a margin), and the file's presence after."""
     import mindspore.onnx  # the ONNX exporter (ms.export(file_format="ONNX") is deprecated)
 
-    mindspore.onnx.export(net, example, file_name=f"{tmp}.onnx")
-    Path(f"{tmp}.onnx").replace(path)  # atomic: concurrent workers never read half a file
-    return path
+    check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (4 << 20))
+    with writing(path):
+        mindspore.onnx.export(net, example, file_name=str(path))
+        if not path.is_file():
+            raise RuntimeError(f"MindSpore's ONNX export wrote no {path} (its ERROR line above says why)")
 
 
 def onnxruntime_session(path: Path, threads: int | None = None):

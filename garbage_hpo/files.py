@@ -24,6 +24,9 @@ NEARLY_FULL_BYTES = 1 << 20  # less free space than this after a failed write: t
 class NoSpaceError(OSError):
     """A write failed because its file system is full; the message names the device and the file."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def device_of(path: Path) -> str:
     """The mount point holding `path` (what a user frees space on)."""
@@ -131,10 +134,17 @@ def checksum_problem(path: Path) -> str | None:
     return None
 
 
-def check_room(folder: Path, needed_bytes: int, setting: str) -> None:
-    """Refuse, before writing, a file the disk cannot hold (with a margin), naming the setting that sizes it."""
+def check_room(path: Path, needed_bytes: int, setting: str | None = None) -> None:
+    """Refuse, before writing, a file the disk cannot hold (with a margin): naming the setting that sizes it, or
+    the file. Some writers (MindSpore's ONNX export) only log a full disk and carry on."""
+    folder = path if path.is_dir() else path.parent
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
-    if needed_bytes > free - NEARLY_FULL_BYTES * 64:
-        raise NoSpaceError(errno.ENOSPC, f"{setting}: the cache it asks for needs {needed_bytes / 2**30:.1f} GiB "
-                           f"but {device_of(folder)} has {free / 2**30:.1f} GiB free; lower {setting} or free space")
+    if needed_bytes <= free - NEARLY_FULL_BYTES * 4:
+        return
+    sizes = f"{needed_bytes / 2**20:,.0f} MiB needed, {free / 2**20:,.0f} MiB free on {device_of(folder)}"
+    if setting:
+        raise NoSpaceError(errno.ENOSPC, f"{setting}: the cache it asks for needs more room than the disk has "
+                           f"({sizes}); lower {setting} or free space")
+    raise NoSpaceError(errno.ENOSPC, f"no space left on {device_of(folder)} while writing {path} ({sizes}); free "
+                       "some space there (or point runs/ elsewhere with GARBAGE_HPO_RUNS) and run the command again")

@@ -25,7 +25,7 @@ from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_da
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.data.resolve import resolve_root
 from garbage_hpo.features import FeatureSet, cached_features
-from garbage_hpo.files import writing
+from garbage_hpo.files import check_room, writing
 from garbage_hpo.metric_names import MODEL, class_labels, per_category_metrics, per_class_metrics
 from garbage_hpo.metrics import (
     confusion_matrix,
@@ -380,6 +380,7 @@ def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared,
     path, card_path = out_dir / "model.ckpt", out_dir / "model.json"
     card_path.unlink(missing_ok=True)  # a card never describes weights other than the ones beside it
     path.unlink(missing_ok=True)
+    check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (1 << 20))
     with writing(out_dir / "model.tmp", path):  # MindSpore writes model.tmp, then renames it
         ms.save_checkpoint(net, str(path))
         write_card(card_path, model_card(cfg, prepared, spec) | (extra or {}), [path])

@@ -14,7 +14,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from garbage_hpo.files import NoSpaceError, check_room
+
 DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+STORE_ROOM_BYTES = 16 << 20  # free space a local store needs to record a run (its WAL file grows first)
 
 
 def hide_password(uri: str) -> str:
@@ -40,6 +43,14 @@ def _check_sqlite(uri: str) -> None:
     except OSError as err:
         raise ValueError(f"tracking.uri={uri}: cannot write the MLflow store there ({err.strerror}: "
                          f"{err.filename or path.parent}); choose a writable folder") from None
+
+
+def _check_room(uri: str, path: Path) -> None:
+    """SQLite reports a full disk as "disk I/O error" in the middle of a run: refuse a store without room."""
+    try:
+        check_room(path, STORE_ROOM_BYTES)
+    except NoSpaceError as err:
+        raise NoSpaceError(err.errno, f"tracking.uri={uri}: {err}") from None
 
 
 def _check_is_database(uri: str, path: Path) -> None:
@@ -87,6 +98,7 @@ def check_tracking_store(uri: str, timeout: float = 5.0) -> None:
     scheme = uri.split(":", 1)[0].split("+", 1)[0]
     if uri.startswith("sqlite:///"):
         _check_sqlite(uri)
+        _check_room(uri, Path(uri.removeprefix("sqlite:///")))
     elif scheme in ("http", "https"):
         _check_http(uri, timeout)
     elif scheme in DATABASE_SCHEMES:

@@ -32,7 +32,7 @@ from mindspore import nn
 from garbage_hpo.data.augment import AUGMENTATION, augment
 from garbage_hpo.data.dataset import Sample
 from garbage_hpo.data.images import PREPROCESS_VERSION, preprocess, read_rgb
-from garbage_hpo.feature_engines import onnxruntime_session, resolve_engine
+from garbage_hpo.feature_engines import onnxruntime_session, resolve_engine, write_onnx
 from garbage_hpo.files import check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
 from garbage_hpo.models.factory import BackboneSpec, build_backbone
 
@@ -183,7 +183,7 @@ class CutCache:
         tmp_center = self.center_path.with_name(f"{self.key}.center.{os.getpid()}.tmp.npy")
         shape = prefix(np.zeros((1, 3, s.image_size, s.image_size), np.float32)).shape[1:]
         n = len(self.samples)
-        check_room(self.path.parent, (s.views + 1) * n * int(np.prod(shape)) * np.dtype(s.dtype).itemsize,
+        check_room(self.path, (s.views + 1) * n * int(np.prod(shape)) * np.dtype(s.dtype).itemsize,
                    "finetune.cached_views")
         with writing(tmp, tmp_center, checksum_path(tmp), checksum_path(tmp_center)):
             views = np.lib.format.open_memmap(tmp, mode="w+", dtype=s.dtype, shape=(s.views, n, *shape))
@@ -245,13 +245,10 @@ class CutCache:
 
 
 def _onnx_runner(prefix: nn.Cell, s: CutCacheSpec, path: Path):
-    import mindspore.onnx  # the ONNX exporter (ms.export(file_format="ONNX") is deprecated)
-
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}")
-    mindspore.onnx.export(prefix, ms.Tensor(np.zeros((s.batch_size, 3, s.image_size, s.image_size), np.float32)),
-                          file_name=f"{tmp}.onnx")
-    session = onnxruntime_session(Path(f"{tmp}.onnx"))
-    Path(f"{tmp}.onnx").unlink(missing_ok=True)  # the session holds the model; the activations are what is kept
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.onnx")
+    write_onnx(prefix, ms.Tensor(np.zeros((s.batch_size, 3, s.image_size, s.image_size), np.float32)), tmp)
+    session = onnxruntime_session(tmp)
+    tmp.unlink(missing_ok=True)  # the session holds the model; the activations are what is kept
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
