@@ -13,6 +13,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from garbage_hpo.files import check_room, writing
+
 
 def export_mindir(net: nn.Cell, image_size: int, path: Path) -> Path:
     """Write `net` (in inference mode) to `path` (must end in .mindir); returns the path written."""
@@ -22,9 +24,11 @@ def export_mindir(net: nn.Cell, image_size: int, path: Path) -> Path:
     path.unlink(missing_ok=True)
     net.set_train(False)
     signature = ms.Tensor(shape=[None, 3, image_size, image_size], dtype=ms.float32)
-    ms.export(net, signature, file_name=str(path.with_suffix("")), file_format="MINDIR")
-    if not path.is_file():
-        raise RuntimeError(f"MindSpore reported no error but wrote no {path}")
+    check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (4 << 20))
+    with writing(path):  # a stop or an error mid-export leaves no half of it
+        ms.export(net, signature, file_name=str(path.with_suffix("")), file_format="MINDIR")
+        if not path.is_file():
+            raise RuntimeError(f"MindSpore reported no error but wrote no {path}")
     return path
 
 

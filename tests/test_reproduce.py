@@ -109,6 +109,16 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     exported, trained = Predictor.load(report["mindir"]), Predictor.load(report["checkpoint"])
     assert np.abs(exported.scores(photo) - trained.scores(photo)).max() < 1e-4
     assert exported.predict(photo, top_k=3) == trained.predict(photo, top_k=3)
+    # the card binds both files: the MINDIR with an edited card is refused like the checkpoint
+    local = json.loads(Path(report["checkpoint"]).with_suffix(".json").read_text(encoding="utf-8"))
+    assert set(local["binding"]["weights"]) == {"model.ckpt", "model.mindir"}
+    edited = Path(report["mindir"]).parent / "edited"
+    edited.mkdir()
+    shutil.copy(report["mindir"], edited / "model.mindir")
+    local["image_size"] = 96
+    (edited / "model.json").write_text(json.dumps(local), encoding="utf-8")
+    with pytest.raises(ValueError, match="field 'image_size' differs from the value model.mindir was saved with"):
+        Predictor.load(edited / "model.mindir")
 
 
 @pytest.mark.slow
