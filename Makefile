@@ -33,8 +33,10 @@ test:
 test-fast:
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
+# ruff, and the import-linter layers contract of pyproject.toml (layers import downward only)
 lint:
 	$(VENV)/bin/ruff check garbage_hpo tests
+	$(VENV)/bin/lint-imports
 
 train:
 	$(PY) -m garbage_hpo.train $(ARGS)

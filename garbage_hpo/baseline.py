@@ -49,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"bad override: {err}") from err
         configure_runtime()
         stop_at_once("baseline")
-        from garbage_hpo.pipeline import prepare
+        from garbage_hpo.preparation import prepare
         from garbage_hpo.selection.probe import probe_for
+        from garbage_hpo.settings import validate_config
 
+        validate_config(cfg)
         prepared = prepare(cfg)
         result = probe_for(cfg, prepared)
         if not flags.get("json"):

@@ -14,6 +14,7 @@ import numpy as np
 from mindspore import nn
 
 from garbage_hpo.files import check_room, writing
+from garbage_hpo.training.finetune_stage import predict_images
 
 
 def export_mindir(net: nn.Cell, image_size: int, path: Path) -> Path:
@@ -46,7 +47,6 @@ def load_mindir(path: Path) -> nn.GraphCell:
 def top1_agreement(reference: nn.Cell, exported: nn.Cell, images: np.ndarray, batch_size: int = 16
                    ) -> tuple[float, float]:
     """(share of images with the same top-1 class, largest absolute score difference) of two networks."""
-    from garbage_hpo.training.finetune_stage import predict_images
 
     if len(images) == 0:
         raise ValueError("top1_agreement: no images to compare on")

@@ -132,3 +132,5 @@ def check_values(card: dict, path: Path) -> None:
                  f"{list(REDUCTIONS)}")
         _require(head.get("activation", "none") in ACTIVATIONS, path,
                  f"head.activation={head.get('activation')!r}: one of {list(ACTIVATIONS)}")
+
+

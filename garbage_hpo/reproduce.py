@@ -26,15 +26,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.model_card import read_card, update_card
+from garbage_hpo.run_config import recorded_config
 from garbage_hpo.stats import format_params
 from garbage_hpo.store_check import check_tracking_store
 
@@ -71,26 +71,6 @@ class Reproduction:
     @property
     def passed(self) -> bool:
         return abs(self.difference_pp) <= self.tolerance_pp and self.export_top1_agreement == 1.0
-
-
-def recorded_config(client, run_id: str, overrides: dict[str, str]) -> DictConfig:
-    """The trial's resolved config as logged (config.yaml artifact), with the user's overrides applied."""
-    from garbage_hpo.paths import runs_dir
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, "config.yaml", tmp)
-        except Exception as err:  # MlflowException or OSError, depending on the artifact store
-            raise FileNotFoundError(f"MLflow run {run_id} has no config.yaml artifact to re-train from") from err
-        cfg = OmegaConf.load(path)
-    with open_dict(cfg):
-        cfg.runs_dir = str(runs_dir())
-        for key, value in overrides.items():
-            if OmegaConf.select(cfg, key, default=KeyError) is KeyError:
-                raise ValueError(f"{key}={value}: not a key of the recorded config of run {run_id}")
-            parsed = OmegaConf.select(OmegaConf.from_dotlist([f"{key}={value}"]), key)  # typed as on a CLI
-            OmegaConf.update(cfg, key, parsed, merge=False)
-    return cfg
 
 
 def warn_if_inputs_changed(original_tags: dict[str, str], new_tags: dict[str, str]) -> list[str]:
@@ -152,8 +132,8 @@ def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
     photo for refit_epochs (head-only configs), else the one-split model (fine-tuning is not refit)."""
     from garbage_hpo.pipeline import train
     from garbage_hpo.predictor import Predictor
-    from garbage_hpo.selection.folds import cv_folds_setting
     from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
+    from garbage_hpo.settings import cv_folds_setting
     from garbage_hpo.stats import wilson
 
     where = {"trial": best.number, "study": best.study_name}
@@ -213,7 +193,7 @@ def check_photos(prepared, limit: int = 256) -> np.ndarray:
     the classes (the check is about the export's fidelity, not accuracy)."""
     from garbage_hpo.data.dataset import positions
     from garbage_hpo.data.images import preprocess
-    from garbage_hpo.pipeline import load_images
+    from garbage_hpo.preparation import load_images
 
     chosen = prepared.split.test if len(prepared.split.test) else positions(prepared.index, "train")
     chosen = chosen[np.linspace(0, len(chosen) - 1, min(limit, len(chosen))).astype(int)]
@@ -235,8 +215,9 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
     from garbage_hpo.paths import runs_dir
-    from garbage_hpo.pipeline import prepare, run_tags
+    from garbage_hpo.preparation import prepare, run_tags
     from garbage_hpo.selection.ensemble import ensemble_size
+    from garbage_hpo.settings import validate_config
     from garbage_hpo.tracking import Tracker
 
     tolerance = float(overrides.pop("tolerance", 0.5))
@@ -248,6 +229,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     with open_dict(cfg):
         cfg.tracking.uri = uri
     configure_runtime()
+    validate_config(cfg)
     prepared = prepare(cfg)
     experiment = client.get_experiment(original.info.experiment_id).name
     tracker = Tracker(uri, experiment, runs_dir() / "mlartifacts",

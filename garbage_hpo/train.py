@@ -20,8 +20,10 @@ from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, stop_at_once
 from garbage_hpo.config_check import check_command_line
-from garbage_hpo.pipeline import Prepared, TrainResult, prepare, runs_dir, train
-from garbage_hpo.selection.folds import cv_folds_setting
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.pipeline import TrainResult, train
+from garbage_hpo.preparation import Prepared, prepare
+from garbage_hpo.settings import cv_folds_setting, validate_config
 from garbage_hpo.stats import describe_split
 from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
@@ -33,11 +35,12 @@ log = logging.getLogger("garbage_hpo.train")
 def main(cfg: DictConfig) -> float:
     with friendly_errors():
         check_command_line(cfg)
-        runs = runs_dir(cfg)
+        runs = runs_dir(cfg.runs_dir)
         uri = cfg.tracking.uri or default_tracking_uri(runs)
         check_tracking_store(str(uri))  # seconds, before any data work; not minutes of retries after it
         configure_runtime()
         stop_at_once("train")
+        validate_config(cfg)
         prepared = prepare(cfg)
         tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)

@@ -11,7 +11,8 @@ from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.head import Head
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
-from garbage_hpo.pipeline import head_spec, prepare, stage_configs
+from garbage_hpo.preparation import prepare
+from garbage_hpo.settings import head_spec, stage_configs
 from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, cut_activations, finetune_cached
 from garbage_hpo.training.cut_cache import BlockRange, CutCache, CutCacheSpec
 from garbage_hpo.training.finetune_stage import finetune

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from garbage_hpo.pipeline import prepare
+from garbage_hpo.preparation import prepare
 from garbage_hpo.selection.cv_finetune import split_refit_epochs
-from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.selection.run import refit, run_cv
+from garbage_hpo.settings import cv_folds_setting
 from tests.conftest import compose
 
 TINY = ["data.image_size=64", "train.epochs=2", "finetune.epochs=2", "finetune.batch_size=8",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from garbage_hpo.files import NoSpaceError
-from garbage_hpo.pipeline import prepare
+from garbage_hpo.preparation import prepare
 from garbage_hpo.selection.folds import Fold
 from garbage_hpo.selection.probe import cached_probe
 from garbage_hpo.training import cut_cache

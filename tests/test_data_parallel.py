@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from garbage_hpo.pipeline import prepare, train, validate_config
+from garbage_hpo.pipeline import train
+from garbage_hpo.preparation import prepare
+from garbage_hpo.settings import validate_config
 from tests.conftest import compose
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them

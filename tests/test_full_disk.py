@@ -61,7 +61,9 @@ def test_a_checkpoint_that_does_not_fit_is_refused_and_nothing_half_written_is_l
     from garbage_hpo.models.factory import build_backbone
     from garbage_hpo.models.head import Head
     from garbage_hpo.models.mobilenetv2 import MobileNetV2
-    from garbage_hpo.pipeline import head_spec, prepare, save_model
+    from garbage_hpo.preparation import prepare
+    from garbage_hpo.saved_model import save_model
+    from garbage_hpo.settings import head_spec
 
     cfg = compose(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
     prepared = prepare(cfg)

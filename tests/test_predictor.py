@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from garbage_hpo.data.images import read_rgb
-from garbage_hpo.pipeline import prepare, train
+from garbage_hpo.pipeline import train
 from garbage_hpo.predictor import Predictor
+from garbage_hpo.preparation import prepare
 from tests.conftest import compose
 
 

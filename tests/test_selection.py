@@ -20,8 +20,9 @@ from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.data.dataset import index_dataset, positions
 from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.selection.folds import Fold, cv_folds, cv_folds_setting
+from garbage_hpo.selection.folds import Fold, cv_folds
 from garbage_hpo.selection.probe import run_probe
+from garbage_hpo.settings import cv_folds_setting
 from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
 from garbage_hpo.training.fold_stack import train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
@@ -115,7 +116,7 @@ def test_folds_trained_side_by_side_equal_each_fold_trained_alone(depth, dropout
 
 # -- CV runs, refit, val/ as a test set ----------------------------------------------------------------------
 def test_cv_value_is_deterministic_and_val_folder_never_influences_it(runs, tiny_demo, tmp_path):
-    from garbage_hpo.pipeline import prepare
+    from garbage_hpo.preparation import prepare
     from garbage_hpo.selection.run import run_cv
 
     with_test = tmp_path / "with_test"

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.pipeline import validate_config
+from garbage_hpo.settings import validate_config
 from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs

@@ -18,8 +18,8 @@ from garbage_hpo.data.dataset import index_dataset
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.features import compute_features
 from garbage_hpo.models.factory import build_backbone, resolve_backbone_spec
+from garbage_hpo.models.feature_sources import Standardizer, block_slices, parse_taps
 from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.taps import Standardizer, block_slices, parse_taps
 from garbage_hpo.training.fold_stack import train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from tests.conftest import compose, run_cli
@@ -96,8 +96,9 @@ def test_tapped_standardized_model_predicts_from_images_what_the_head_computed(r
     """The saved network (taps + standardization folded in) and its MINDIR export agree with the in-memory head
     that training scored on cached features, on every validation photo."""
     from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
-    from garbage_hpo.pipeline import prepare, train
+    from garbage_hpo.pipeline import train
     from garbage_hpo.predictor import Predictor
+    from garbage_hpo.preparation import prepare
     from garbage_hpo.taps import head_inputs
 
     cfg = compose(f"data.root={tiny_demo}", "features.taps=[3,13,-1]", "features.normalize=standardize",
@@ -134,8 +135,8 @@ def test_tta_is_measured_in_cv_deterministic_and_exported_with_the_model(runs, t
     """features.tta=flip: CV scores validation photos with their mirror images (a different value than without,
     the same on every run); the refit network averages both views itself, as the cached-feature head did."""
     from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
-    from garbage_hpo.pipeline import prepare
     from garbage_hpo.predictor import Predictor
+    from garbage_hpo.preparation import prepare
     from garbage_hpo.selection.run import head_scores, refit, run_cv
     from garbage_hpo.taps import head_inputs
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from garbage_hpo.pipeline import prepare, train
+from garbage_hpo.pipeline import train
+from garbage_hpo.preparation import prepare
 from tests.conftest import compose, run_cli
 
 TINY = ("data.image_size=64", "train.epochs=3", "train.batch_size=16")

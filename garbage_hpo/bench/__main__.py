@@ -82,7 +82,7 @@ def bench_extract(cfg, n_images: int) -> Figures:
     from garbage_hpo.data.images import preprocess, read_rgb
     from garbage_hpo.feature_engines import PooledFeatures, export_onnx, onnxruntime_session, resolve_engine
     from garbage_hpo.models.factory import build_backbone
-    from garbage_hpo.pipeline import dataset_and_spec
+    from garbage_hpo.preparation import dataset_and_spec
 
     index, spec = dataset_and_spec(cfg)
     size = 224
@@ -162,7 +162,8 @@ def matmul_gflops() -> float:
 
 
 def bench_head(cfg) -> Figures:
-    from garbage_hpo.pipeline import head_spec, prepare, stage_configs
+    from garbage_hpo.preparation import prepare
+    from garbage_hpo.settings import head_spec, stage_configs
     from garbage_hpo.training.head_stage import train_head
 
     prepared = prepare(cfg)
@@ -251,7 +252,8 @@ def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
     compiles) are timed."""
     import resource
 
-    from garbage_hpo.pipeline import prepare, train
+    from garbage_hpo.pipeline import train
+    from garbage_hpo.preparation import prepare
     from garbage_hpo.training import cut_cache
 
     out: Figures = {}

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from garbage_hpo.data.dataset import DatasetError
+from garbage_hpo.data.demo import generate
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ def resolve_root(configured: str | None, demo_dir: Path, demo_per_class: int = 4
     for candidate in CANDIDATES:
         if (Path(candidate) / "train").is_dir():
             return Path(candidate).absolute(), False
-    from garbage_hpo.data.demo import generate
 
     root = generate(demo_dir, per_class=demo_per_class, size=demo_size)
     log.warning(DEMO_BANNER.format(path=root))

@@ -16,8 +16,8 @@ import mindspore.ops as ops
 import numpy as np
 from mindspore import Parameter, nn
 
+from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, block_slices
 from garbage_hpo.models.head import Classifier, HeadSpec
-from garbage_hpo.taps import FeatureSources, Standardizer, block_slices
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import mindspore.ops as ops
 import numpy as np
 from mindspore import Parameter, nn
 
+from garbage_hpo.models.feature_sources import FeatureSources, Standardizer
 from garbage_hpo.models.head import Classifier, Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
-from garbage_hpo.taps import FeatureSources, Standardizer
 
 
 class TappedNet(nn.Cell):

@@ -29,13 +29,13 @@ from garbage_hpo.data.dataset import positions
 from garbage_hpo.models.factory import build_backbone, num_blocks
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.pipeline import Prepared, head_spec, stage_configs
+from garbage_hpo.preparation import Prepared
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
+from garbage_hpo.settings import head_spec, stage_configs
 from garbage_hpo.taps import feature_sources, head_inputs
 from garbage_hpo.training.cached_finetune import (
     cache_rows,
-    cache_unused_because,
     cut_activations,
     finetune_cached,
 )
@@ -45,14 +45,6 @@ from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, t
 from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
 
 log = logging.getLogger("garbage_hpo.selection")
-
-
-def check_cv_finetune(cfg: DictConfig, ft: FinetuneConfig) -> None:
-    """Cross-validated fine-tuning runs on the cut-point cache only (k fine-tunes on images cost minutes each)."""
-    reason = cache_unused_because(cfg, ft, num_blocks(str(cfg.model.name)))
-    if reason is not None:
-        raise ValueError(f"sweep.cv_folds>1 with finetune.epochs>0 fine-tunes on the cut-point cache, which {reason}"
-                         " rules out: use finetune=last_blocks with finetune.cached_views>0 and finetune.workers=1")
 
 
 def fresh_network(prepared: Prepared, spec: HeadSpec, classifier_state: dict[str, np.ndarray], cfg: DictConfig

@@ -20,9 +20,13 @@ from garbage_hpo.data.dataset import positions
 from garbage_hpo.feature_engines import block_channels
 from garbage_hpo.models.ensemble import EnsembleNet, Member
 from garbage_hpo.models.factory import build_backbone
-from garbage_hpo.pipeline import Prepared, save_model
+from garbage_hpo.preparation import Prepared
+from garbage_hpo.run_config import recorded_config
+from garbage_hpo.saved_model import save_model
+from garbage_hpo.scoring import test_report
 from garbage_hpo.selection.cv import CVResult
-from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv, test_report
+from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv
+from garbage_hpo.settings import cv_folds_setting
 from garbage_hpo.stats import FoldSummary, summarize_folds
 from garbage_hpo.training.loop import restore
 from garbage_hpo.tta import average_views
@@ -102,8 +106,6 @@ def member_configs(ranked, client, overrides: dict[str, str], k: int) -> tuple[l
     """The k best cross-validated head-only trials of `ranked` (best first) and their recorded configs, or None
     when fewer than two qualify. Fine-tuned trials are passed over: their backbones differ, and the ensemble's
     heads share one backbone."""
-    from garbage_hpo.reproduce import recorded_config
-    from garbage_hpo.selection.folds import cv_folds_setting
 
     members, configs = [], []
     for trial in ranked:

@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from omegaconf import DictConfig
 
 from garbage_hpo.data.dataset import DatasetIndex, Split, positions
 
@@ -22,20 +21,6 @@ from garbage_hpo.data.dataset import DatasetIndex, Split, positions
 class Fold:
     train: np.ndarray  # positions into DatasetIndex.samples
     val: np.ndarray
-
-
-def cv_folds_setting(cfg: DictConfig) -> int:
-    """`sweep.cv_folds` (1: the single split of data.val_fraction), validated."""
-    node = cfg.get("sweep") or {}
-    k = node.get("cv_folds", 1)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"sweep.cv_folds={k!r}: a whole number, 1 (one split) or 2 and more (folds)")
-    if k > 1 and int(cfg.finetune.epochs) > 0:
-        from garbage_hpo.pipeline import stage_configs
-        from garbage_hpo.selection.cv_finetune import check_cv_finetune
-
-        check_cv_finetune(cfg, stage_configs(cfg)[1])
-    return k
 
 
 def first_of_each_group(candidates: np.ndarray, index: DatasetIndex) -> np.ndarray:

@@ -22,8 +22,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.files import move_aside, write_text_atomic
+from garbage_hpo.paths import runs_dir
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
+from garbage_hpo.selection.run import folds_for
 from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
+from garbage_hpo.taps import head_inputs
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 PROBE_FORMAT = 1
@@ -103,10 +106,7 @@ def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Pat
 def probe_for(cfg, prepared) -> ProbeResult:
     """The probe on the config's data, folds and feature taps (mean-pooled, standardized per fold: the same
     inputs a `features.normalize=standardize` head sees)."""
-    from garbage_hpo.pipeline import runs_dir
-    from garbage_hpo.selection.run import folds_for
-    from garbage_hpo.taps import head_inputs
 
     folds = folds_for(cfg, prepared)
     x = head_inputs(cfg, prepared, reduction="mean")
-    return cached_probe(x, prepared.labels, folds, runs_dir(cfg) / "cache" / "probe")
+    return cached_probe(x, prepared.labels, folds, runs_dir(cfg.runs_dir) / "cache" / "probe")

@@ -19,13 +19,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import positions
 from garbage_hpo.metric_names import CV_CURVE
+from garbage_hpo.models.factory import build_backbone
+from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, standardizer
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.pipeline import Prepared, head_spec, run_tags, runs_dir, save_model, stage_configs
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.preparation import Prepared, run_tags
+from garbage_hpo.saved_model import save_model
+from garbage_hpo.scoring import test_report, test_scores
 from garbage_hpo.selection.cv import CVResult, FoldCallback, cross_validate, refit_head
-from garbage_hpo.selection.folds import Fold, cv_folds_setting, selection_folds
-from garbage_hpo.stats import wilson
-from garbage_hpo.taps import FeatureSources, Standardizer, feature_sources, head_inputs, standardizer
+from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
+from garbage_hpo.selection.folds import Fold, selection_folds
+from garbage_hpo.settings import cv_folds_setting, head_spec, stage_configs
+from garbage_hpo.taps import feature_sources, head_inputs
 from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.loop import restore
 from garbage_hpo.tta import average_views
@@ -59,7 +65,6 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
             on_epoch(epoch, partial)
 
     if int(cfg.finetune.epochs) > 0:
-        from garbage_hpo.selection.cv_finetune import cross_validate_finetune
 
         result = cross_validate_finetune(cfg, prepared, folds, stop_check)
     else:
@@ -120,9 +125,6 @@ def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out
     """Train the configuration on every usable `train/` photo for `epochs` (global) epochs, the head's first
     and then, for a fine-tuning configuration, the last blocks' (cv_finetune.py), and save the whole network
     with a model card recording `train_images` and `selection`; score the test set once."""
-    from garbage_hpo.models.factory import build_backbone
-    from garbage_hpo.pipeline import test_scores
-    from garbage_hpo.selection.cv_finetune import refit_finetune, split_refit_epochs
 
     head_epochs, tuned_epochs = split_refit_epochs(cfg, epochs)
     fitted = refit_member(cfg, prepared, head_epochs)
@@ -157,15 +159,6 @@ def head_scores(cfg: DictConfig, prepared: Prepared, classifier: nn.Cell, scaler
     return average_views(*scores) if len(scores) > 1 else scores[0]
 
 
-def test_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy on the test set (val/) with its photo count and Wilson interval."""
-    correct = int((scores.argmax(axis=1) == labels).sum())
-    n = len(labels)
-    ci = wilson(correct, n)
-    return {"test_acc": correct / n if n else 0.0, "test_n": n, "test_correct": correct,
-            "test_ci95_low": ci.low, "test_ci95_high": ci.high}
-
-
 def selection_record(cv: CVResult, trial: int | None = None, study: str | None = None) -> dict:
     s = cv.summary
     return {"cv_folds": s.k, "cv_mean": s.mean, "cv_std": s.std, "ci95": s.ci95.as_list(),
@@ -173,4 +166,4 @@ def selection_record(cv: CVResult, trial: int | None = None, study: str | None =
 
 
 def default_out_dir(cfg: DictConfig, tracker: Tracker | None) -> Path:
-    return runs_dir(cfg) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+    return runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))

@@ -14,12 +14,15 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from garbage_hpo.features import COUNTERS
 from garbage_hpo.metric_names import objective_keys
-from garbage_hpo.pipeline import Prepared, TrainResult, runs_dir, train, validate_config
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.pipeline import TrainResult, train
+from garbage_hpo.preparation import Prepared
 from garbage_hpo.selection.cv import CVResult
-from garbage_hpo.selection.folds import cv_folds_setting
 from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.selection.run import run_cv
+from garbage_hpo.settings import cv_folds_setting, validate_config
 from garbage_hpo.stats import wilson
 from garbage_hpo.stop import GracefulStop
 from garbage_hpo.store_check import check_tracking_store
@@ -42,6 +45,9 @@ from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
 from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, owner_tags, ui_hint, ui_link
+from garbage_hpo.training.cached_finetune import FINETUNE_STEPS
+from garbage_hpo.training.cut_cache import COUNTERS as CUT
+from garbage_hpo.training.head_stage import COMPILED_STEPS
 from garbage_hpo.training.loop import EpochResult
 from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
 
@@ -88,7 +94,7 @@ def peak_rss_mb() -> float:
 
 
 def storage_url(cfg: DictConfig) -> str:
-    return str(cfg.sweep.storage or f"sqlite:///{runs_dir(cfg) / 'optuna.db'}")
+    return str(cfg.sweep.storage or f"sqlite:///{runs_dir(cfg.runs_dir) / 'optuna.db'}")
 
 
 class Sweep:
@@ -99,7 +105,7 @@ class Sweep:
         self.multi = len(self.goals) > 1
         check_sweep_settings(cfg)
         self.study_name = str(cfg.sweep.study_name or cfg.sweep.name)
-        self.runs = runs_dir(cfg)
+        self.runs = runs_dir(cfg.runs_dir)
         self.tracking_uri = str(cfg.tracking.uri or default_tracking_uri(self.runs))
         check_tracking_store(self.tracking_uri)
         self.configs = TrialConfigs(cfg, base_overrides)
@@ -231,10 +237,6 @@ class Sweep:
 
     def work_counters(self) -> dict[str, float]:
         """What this invocation computed, to show nothing was done twice that could be done once."""
-        from garbage_hpo.features import COUNTERS
-        from garbage_hpo.training.cached_finetune import FINETUNE_STEPS
-        from garbage_hpo.training.cut_cache import COUNTERS as CUT
-        from garbage_hpo.training.head_stage import COMPILED_STEPS
 
         return {"work.peak_rss_mb": peak_rss_mb(), "work.prepare_calls": self.prepared.misses,
                 "work.feature_extractions": COUNTERS["extractions"],

@@ -16,6 +16,7 @@ import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from garbage_hpo.metric_names import MODEL, OBJECTIVE, PER_CATEGORY, PER_CLASS
+from garbage_hpo.pipeline import CONFUSION_JSON
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
 from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
 
@@ -134,7 +135,6 @@ def best_selection(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
 
 def best_confusion_png(parent: Tracker, run_id: str, number: int, out: Path) -> None:
     """Render the best trial's confusion matrix (trials record it as numbers) as the parent's plot."""
-    from garbage_hpo.pipeline import CONFUSION_JSON
     from garbage_hpo.plots import confusion_png
 
     try:

@@ -9,7 +9,7 @@ from typing import Any
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from garbage_hpo.pipeline import Prepared, prepare
+from garbage_hpo.preparation import Prepared, prepare
 
 
 class TrialConfigs:

@@ -7,7 +7,7 @@ import logging
 import optuna
 from omegaconf import DictConfig
 
-from garbage_hpo.selection.probe import ProbeResult
+from garbage_hpo.selection.probe import ProbeResult, probe_for
 from garbage_hpo.stats import (
     FoldSummary,
     describe_folds,
@@ -15,6 +15,7 @@ from garbage_hpo.stats import (
     format_params,
     newcombe_difference,
     paired_difference,
+    summarize_folds,
 )
 from garbage_hpo.sweep.report import best_trials
 from garbage_hpo.tracking import Tracker
@@ -27,7 +28,6 @@ def log_probe(cfg: DictConfig, prepared_cache, parent: Tracker) -> ProbeResult |
     `probe_cv_acc` etc. on the parent run. `sweep.probe=false` skips it."""
     if not cfg.sweep.get("probe", True):
         return None
-    from garbage_hpo.selection.probe import probe_for
 
     probe = probe_for(cfg, prepared_cache.get(cfg))
     parent.log_metrics({"probe_cv_acc": probe.cv_acc, "probe_cv_std": probe.cv_std, "probe_C": probe.C,
@@ -45,7 +45,6 @@ def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
     attrs = trial.user_attrs
     folds = fold_accuracies(trial)
     if len(folds) > 1:
-        from garbage_hpo.stats import summarize_folds
 
         text = describe_folds(summarize_folds(folds), int(attrs.get("cv_n", 0)))
         return f"{len(folds)}-fold CV mean {text}, refit_epochs {int(attrs.get('refit_epochs', 0))}"

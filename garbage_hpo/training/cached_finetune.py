@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import mindspore as ms
 import numpy as np
@@ -21,6 +20,8 @@ from omegaconf import DictConfig
 
 from garbage_hpo.data.dataset import positions
 from garbage_hpo.metrics import Evaluation, evaluate_scores
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.preparation import Prepared
 from garbage_hpo.training.cut_cache import CutActivations, CutCache, CutCacheSpec, SuffixNet
 from garbage_hpo.training.finetune_stage import FinetuneConfig, freeze_backbone_prefix, predict_images
 from garbage_hpo.training.head_stage import (
@@ -31,9 +32,6 @@ from garbage_hpo.training.head_stage import (
 )
 from garbage_hpo.training.loop import EpochCallback, StageResult, run_epochs
 from garbage_hpo.training.schedule import lr_schedule
-
-if TYPE_CHECKING:
-    from garbage_hpo.pipeline import Prepared
 
 log = logging.getLogger(__name__)
 FINETUNE_STEPS = CompiledSteps(capacity=4)
@@ -59,7 +57,6 @@ def cut_activations(cfg: DictConfig, prepared: Prepared, ft: FinetuneConfig, tot
                     ) -> tuple[CutActivations, dict[int, int]]:
     """The cache over every photo of train/ (so any split or seed of the split reuses it), and each photo's
     row in it by sample position."""
-    from garbage_hpo.pipeline import runs_dir
 
     train_positions = positions(prepared.index, "train")
     spec = CutCacheSpec(cut=cut_point(total_blocks, ft), image_size=prepared.image_size,
@@ -67,7 +64,7 @@ def cut_activations(cfg: DictConfig, prepared: Prepared, ft: FinetuneConfig, tot
                         dtype=ft.cache_dtype, engine=str(cfg.data.feature_engine),
                         batch_size=int(cfg.data.batch_size))
     samples = [prepared.index.samples[i] for i in train_positions]
-    acts = CutCache(runs_dir(cfg) / "cache" / "cut", prepared.spec, spec, samples).ensure()
+    acts = CutCache(runs_dir(cfg.runs_dir) / "cache" / "cut", prepared.spec, spec, samples).ensure()
     return acts, {int(p): row for row, p in enumerate(train_positions)}
 
 

@@ -11,6 +11,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from garbage_hpo.metric_names import CURVE
 from garbage_hpo.metrics import Evaluation
 
 
@@ -30,7 +31,6 @@ class EpochResult:
 
     def metrics(self) -> dict[str, float]:
         """Per-epoch curves, named `epoch/...` (see garbage_hpo.metric_names)."""
-        from garbage_hpo.metric_names import CURVE
 
         return {f"{CURVE}train_loss": self.train_loss, f"{CURVE}lr": self.lr, **self.val.as_metrics(f"{CURVE}val_")}
 

@@ -1,0 +1,1 @@
+"""`python -m garbage_hpo.bench` (`make bench`): measures this machine; see __main__.py."""

@@ -1,0 +1,90 @@
+"""What the head reads: pooled outputs of chosen backbone blocks ("taps"), optionally standardized, optionally
+averaged over the mirrored photo (TTA). These settings travel with a model (its card) and shape the deployable
+network (models/tapped.py); `garbage_hpo.taps` reads them from the config and computes the head inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from omegaconf import ListConfig
+
+NORMALIZATIONS = ("none", "standardize")
+TTA_MODES = ("none", "flip")
+
+
+def parse_taps(value: Any, blocks: int) -> tuple[int, ...]:
+    """`features.taps` as sorted block indices: "13,16,-1", [13, 16, -1], -1 or "last"."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace("+", ",").split(",") if p.strip()]
+        raw: list[Any] = [blocks - 1 if p == "last" else p for p in parts]
+    elif isinstance(value, Sequence | ListConfig):
+        raw = list(value)
+    else:
+        raw = [value]
+    taps: set[int] = set()
+    for v in raw:
+        try:
+            i = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"features.taps={value!r}: block indices such as \"13,16,-1\" (0..{blocks - 1}, "
+                             "negative from the end)") from None
+        if not -blocks <= i < blocks:
+            raise ValueError(f"features.taps={value!r}: {i} is not a block of this {blocks}-block backbone")
+        taps.add(i % blocks)
+    if not taps:
+        raise ValueError(f"features.taps={value!r}: name at least one block")
+    return tuple(sorted(taps))
+
+
+@dataclass(frozen=True)
+class FeatureSources:
+    taps: tuple[int, ...]
+    normalize: str
+    blocks: int  # blocks in backbone.features
+    tta: str = "none"  # flip: scores averaged with those of the mirrored photo (tta.py)
+
+    @property
+    def last_only(self) -> bool:
+        return self.taps == (self.blocks - 1,)
+
+    @property
+    def plain(self) -> bool:
+        """What the classic network computes: the last block's pooled output, unscaled."""
+        return self.last_only and self.normalize == "none" and self.tta == "none"
+
+    def card(self) -> dict:
+        return {"taps": list(self.taps), "normalize": self.normalize, "blocks": self.blocks, "tta": self.tta}
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Column-wise (x - mean) / scale with statistics of the photos it was fitted on (ddof=0, as scikit-learn's
+    StandardScaler; a constant column keeps scale 1)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        std = x.std(axis=0, dtype=np.float64)
+        return cls(x.mean(axis=0, dtype=np.float64).astype(np.float32),
+                   np.where(std > 1e-12, std, 1.0).astype(np.float32))
+
+    @classmethod
+    def identity(cls, width: int) -> Standardizer:
+        return cls(np.zeros(width, np.float32), np.ones(width, np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale).astype(np.float32)
+
+
+def standardizer(sources: FeatureSources, x: np.ndarray) -> Standardizer | None:
+    return Standardizer.fit(x) if sources.normalize == "standardize" else None
+
+
+def block_slices(channels: Sequence[int]) -> list[slice]:
+    ends = np.cumsum(channels)
+    return [slice(int(e - c), int(e)) for c, e in zip(channels, ends, strict=True)]
