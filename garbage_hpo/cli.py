@@ -23,8 +23,8 @@ USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, File
 
 def cap_onednn_isa() -> None:
     """MindSpore's CPU kernels (oneDNN) run several times slower with AVX-512 than with AVX2 on the
-    AVX-512 EPYC machines we measured (MobileNetV2 at 160 px: 135 vs 10 ms/img, BENCHMARKS.md). Cap them at
-    AVX2 unless the user chose an ISA; read by oneDNN when it first creates a kernel."""
+    AVX-512 EPYC machines we measured (BENCHMARKS.md). Cap them at AVX2 unless the user chose an ISA; read by
+    oneDNN when it first creates a kernel."""
     if "DNNL_MAX_CPU_ISA" in os.environ or "ONEDNN_MAX_CPU_ISA" in os.environ:
         return
     try:

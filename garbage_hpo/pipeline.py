@@ -74,7 +74,7 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
           on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True,
           evaluate_test: bool = True) -> TrainResult:
     """Train and evaluate one configuration; `plots=False` records the confusion matrix as numbers only (a sweep
-    renders the best trial's, saving about 0.6 s of matplotlib per trial). `evaluate_test` scores the final
+    renders the best trial's, saving matplotlib's time per trial). `evaluate_test` scores the final
     model once on the test set (the data's val/ folder, if any); sweep trials never look at it."""
     start = time.perf_counter()
     seed = int(cfg.seed)

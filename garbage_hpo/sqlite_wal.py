@@ -2,8 +2,8 @@
 
 A sweep writes to its Optuna store a few dozen times per trial (20 per-epoch reports, user attributes,
 heartbeats, ask/tell). In SQLite's default rollback-journal mode with full synchronisation each commit waits
-for several fsyncs: about 140 ms of Optuna bookkeeping per 20-epoch trial on this machine against about
-45 ms in WAL mode with `synchronous=NORMAL` (BENCHMARKS.md). WAL also lets readers (the dashboard,
+for several fsyncs; in WAL mode with `synchronous=NORMAL` Optuna's bookkeeping per trial takes about a third
+of that time (BENCHMARKS.md). WAL also lets readers (the dashboard,
 `reproduce`, a second worker) read while a worker writes.
 
 What it gives up: with `synchronous=NORMAL` a power cut or kernel crash may lose the last commits (never

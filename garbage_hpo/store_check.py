@@ -1,8 +1,7 @@
 """The MLflow tracking store checked at start-up: a few seconds and one line naming `tracking.uri`.
 
-Left to MLflow, a store that cannot work shows up late and loudly: a read-only SQLite folder after the
-features were computed and about 100 s of SQLAlchemy retries, an `http://` server that is not running after
-3 minutes of request retries, a dead PostgreSQL after 104 s, each with a long traceback. Each kind is probed
+Left to MLflow, a store that cannot work shows up late and loudly: after the features were computed and
+minutes of SQLAlchemy or HTTP request retries (BENCHMARKS.md), each with a long traceback. Each kind is probed
 here before any data or model work, with a short timeout and no retries.
 """
 

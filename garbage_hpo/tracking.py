@@ -66,8 +66,8 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
-    """One client per tracking URI and process: creating one costs about 0.15 s (store setup), once per trial
-    before this cache. A local SQLite store is opened under a file lock: two workers starting together on a
+    """One client per tracking URI and process: creating one sets up the store, which was once per trial before
+    this cache (BENCHMARKS.md). A local SQLite store is opened under a file lock: two workers starting together on a
     new store would otherwise both run MLflow's schema migrations and one crash (alembic)."""
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)

@@ -50,11 +50,6 @@ class ClassInfo:
     chinese: str
     category: str  # english category name, or "unknown"
 
-    @property
-    def category_code(self) -> str | None:
-        prefix = self.folder[:2]
-        return prefix if prefix in CATEGORIES and self.folder[2:3] == "_" else None
-
 
 def read_label_file(root: Path) -> dict[str, str]:
     """folder code -> name from `label.txt` ("name: 00_01" per line), in UTF-8 or GBK as the course ships it."""

@@ -1,12 +1,12 @@
 """A 3x3 depthwise convolution whose training graph is fast on the small feature maps of the last blocks.
 
-MindSpore's CPU depthwise kernels are slow on tiny maps: forward + both gradients of a 3x3 depthwise
-convolution over (16, 960, 5, 5) take 10-12 ms: three of them are about half of a fine-tuning step of the
-last 4 blocks at 160 px.
+MindSpore's CPU depthwise kernels are slow on tiny maps: on the last blocks' 5x5 maps three depthwise
+convolutions (forward and both gradients) were about half of a fine-tuning step of the last 4 blocks at
+160 px (BENCHMARKS.md, "Depthwise convolutions as matrices").
 On a map of at most 5x5 every channel's convolution is a linear map of its 25 pixels, so it can be written as
 one small matrix per channel (built from the channel's 9 weights and a constant placement of the 9 kernel
-offsets) and run as one batched matrix product: about 3 ms for the same work, the same values to float
-rounding (tested). Larger maps (already 7x7) gain nothing, so they keep the convolution.
+offsets) and run as one batched matrix product: several times faster for the same work, the same values to
+float rounding (tested). Larger maps (already 7x7) gain nothing, so they keep the convolution.
 
 Only training uses the matrix form: inference, ONNX and MINDIR exports keep the plain convolution, so the
 exported graph is the standard MobileNet one. The weight is the convolution's own `weight` (C, 1, 3, 3):

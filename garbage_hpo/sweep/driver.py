@@ -461,10 +461,3 @@ class Sweep:
             text += (f"\n  note: the best trial's MLflow run {run_id} is not in tracking.uri={self.tracking_uri}: "
                      "this study's trials were recorded in another MLflow store; pass that tracking.uri to see them")
         return text
-
-
-def space_path(cfg: DictConfig, project_root: Path) -> Path:
-    name = cfg.sweep.space or cfg.sweep.name
-    return project_root / "sweeps" / f"{name}.yaml"
-
-

@@ -1,8 +1,8 @@
 """k folds of one head configuration trained side by side in one compiled graph.
 
-Cross-validation trains the same head k times on different photos. On this CPU MindSpore spends about 4 ms
-per training step in the runtime whatever the batch (a 1280-640-26 head: 5.5 ms at batch 32, 10 ms at
-batch 160), so k separate trainings cost k times the step overhead. Here every parameter has a leading fold
+Cross-validation trains the same head k times on different photos. On a CPU MindSpore spends a fixed time
+per training step in its runtime, mostly independent of the batch (BENCHMARKS.md), so k separate trainings
+cost k times that overhead. Here every parameter has a leading fold
 axis (weights (k, out, in)), inputs are (k, batch, features), and the loss is the SUM of the folds' mean
 losses: each fold's gradient, and so (with element-wise optimizers: Momentum, Adam, weight decay) each
 fold's trajectory, is exactly that of training it alone with the same batches, masks and initial weights.

@@ -153,7 +153,7 @@ def train_head(
 
     def batches(epoch: int):
         # a whole epoch gathered and drawn at once (the same values, step by step, as drawing per step):
-        # per-step indexing and mask drawing cost about 0.25 s of a 2 s trial
+        # per-step indexing and mask drawing were a noticeable share of a trial (BENCHMARKS.md)
         rng = np.random.default_rng([seed, 104729, epoch])
         order = np.stack(list(shuffled_batches(len(x_train), batch, seed, epoch)))
         xs, ts = x_train[order], targets[order]
