@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_cli, spawn
-from tests.test_resume import wait_for
+from tests.sweep.test_resume import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -108,7 +108,7 @@ def test_sweep_without_experiment_says_how_to_choose_one(runs):
     assert proc.returncode == 2 and "+experiment=head_depth" in proc.stderr and "lr_schedule" in proc.stderr
 
 
-# one split (the experiment's default is 5-fold CV; tests/test_selection.py covers that path)
+# one split (the experiment's default is 5-fold CV; tests/selection/test_selection.py covers that path)
 TINY_SWEEP = ("+experiment=head_depth", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
               "sweep.cv_folds=1")
 GOOD = "{head.depth:1,use_dropout:false,schedule.lr_max:0.05},{head.depth:2,use_dropout:false,schedule.lr_max:0.05}"

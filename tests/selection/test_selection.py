@@ -27,7 +27,7 @@ from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_
 from garbage_hpo.training.fold_stack import train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from tests.conftest import compose, run_cli
-from tests.test_data import make_dataset
+from tests.data.test_data import make_dataset
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
 

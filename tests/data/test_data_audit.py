@@ -14,7 +14,7 @@ from PIL import Image
 from garbage_hpo.data.audit import audit_dataset
 from garbage_hpo.data.images import read_rgb
 from tests.conftest import run_cli
-from tests.test_data import make_dataset
+from tests.data.test_data import make_dataset
 
 
 def photo(seed: int, size: int = 32) -> np.ndarray:
