@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -15,40 +11,32 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from garbage_hpo.features import COUNTERS
-from garbage_hpo.metric_names import objective_keys
 from garbage_hpo.paths import runs_dir
-from garbage_hpo.pipeline import TrainResult, train
-from garbage_hpo.preparation import Prepared
-from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.probe import ProbeResult
-from garbage_hpo.selection.run import run_cv
 from garbage_hpo.settings import cv_folds_setting, validate_config
-from garbage_hpo.stats import wilson
 from garbage_hpo.stop import GracefulStop
 from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.sweep.fingerprint import check_study_space
-from garbage_hpo.sweep.latency import measure
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
     fail_dead_local_trials,
     fail_stale_trials,
     make_storage,
-    worker_id,
 )
 from garbage_hpo.sweep.report import best_trials, finish_parent, run_in_store
 from garbage_hpo.sweep.settings import check_sweep_settings
 from garbage_hpo.sweep.space import SearchSpace, check_against_config
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
-from garbage_hpo.sweep.strategies import earlier_duplicate, make_pruner, make_sampler
+from garbage_hpo.sweep.strategies import make_pruner, make_sampler
 from garbage_hpo.sweep.study_settings import check_study_settings, fixed_settings
-from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
+from garbage_hpo.sweep.timing import SweepTimes
+from garbage_hpo.sweep.trial import Objective, TrialRecording, Trials
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
 from garbage_hpo.tracking import Tracker, client_for, default_tracking_uri, flatten, owner_tags, ui_hint, ui_link
 from garbage_hpo.training.cached_finetune import FINETUNE_STEPS
 from garbage_hpo.training.cut_cache import COUNTERS as CUT
 from garbage_hpo.training.head_stage import COMPILED_STEPS
-from garbage_hpo.training.loop import EpochResult
 from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
 
 log = logging.getLogger("garbage_hpo.sweep")
@@ -59,12 +47,6 @@ DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 class TooManyFailures(RuntimeError):
     """The sweep stopped after `sweep.max_failures` consecutive failed trials."""
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    direction: str
 
 
 def objectives(cfg: DictConfig) -> list[Objective]:
@@ -112,17 +94,15 @@ class Sweep:
         self.on_stale = StaleTrialHandler(self.tracking_uri)
         self.stop = GracefulStop()  # installed as the signal handler by the CLI
         self.stop.on_force = self.close_now
-        self.running: tuple[optuna.Trial, Tracker] | None = None  # the trial in progress, for close_now
-        self.interrupted: tuple[optuna.Trial, Tracker] | None = None  # the trial a first stop ended, for close_now
-        self.settle_lock = threading.Lock()
-        self.settled: set[int] = set()  # interrupted trials already closed and queued again
         self.prepared = PreparedCache()
         self.parent: Tracker | None = None
         self.consecutive_failures = 0
         self.aborted: str | None = None  # why the sweep stopped early, if it did
         self.started = time.perf_counter()
         self.times = SweepTimes()  # in-process counters of where trial time goes (timing.py)
-        self.trial_times = TrialTimes()  # the running trial's
+        self.trials = Trials(space, self.configs, self.prepared, self.goals, TrialRecording(
+            self.tracking_uri, str(cfg.tracking.experiment), self.runs, self.study_name,
+            bool(cfg.sweep.save_checkpoints), bool(cfg.sweep.trial_plots)), self.stop, self.times)
         check_against_config(space, cfg)
         validate_config(cfg)
         check_enqueue(space, cfg)
@@ -186,6 +166,7 @@ class Sweep:
             tags={"hpo.role": "sweep", "optuna.study_name": self.study_name,
                   "optuna.storage": storage_url(self.cfg).split("@")[-1], "hpo.question": self.space.question}
             | owner_tags(), description=self.space.question)
+        self.trials.parent_run_id = self.parent.run_id
         status = "FAILED"
         try:
             self.log_base_config()
@@ -196,7 +177,7 @@ class Sweep:
             optimize_start = self.times.last_end = time.perf_counter()
             if done < target:
                 study.optimize(
-                    self.objective, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
+                    self.trials.run, n_trials=None, timeout=self.cfg.sweep.timeout, catch=(Exception,),
                     callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
             self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
                                     | self.work_counters() | self.times.metrics())
@@ -246,173 +227,11 @@ class Sweep:
                 "work.finetune_graphs_compiled": FINETUNE_STEPS.builds,
                 "work.finetune_graphs_reused": FINETUNE_STEPS.reuses}
 
-    # -- one trial ------------------------------------------------------------------------------------------
-    def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        times = self.trial_times = self.times.start_trial()
-        tracker: Tracker | None = None
-        try:
-            with times.part("optuna"):
-                trial.set_user_attr("worker", worker_id())
-                sampled = self.space.sample(trial)
-                duplicate = earlier_duplicate(trial)
-            if duplicate is not None:  # never train a point twice: Optuna records it PRUNED, no MLflow run
-                trial.set_user_attr("duplicate_of", duplicate)
-                raise optuna.TrialPruned(f"duplicate of trial {duplicate}")
-            tracker = self._trial_tracker(trial)
-            return self._run_trial(trial, tracker, sampled)
-        finally:
-            self.running = None
-            self.times.end_trial(times, tracker.seconds if tracker is not None else 0.0)
-
-    def _trial_tracker(self, trial: optuna.Trial) -> Tracker:
-        assert self.parent is not None
-        tracker = Tracker(
-            self.tracking_uri, str(self.cfg.tracking.experiment), self.runs / "mlartifacts",
-            run_name=f"trial-{trial.number}", parent_run_id=self.parent.run_id,
-            tags={"hpo.role": "trial", "optuna.trial_number": str(trial.number),
-                  "optuna.study_name": self.study_name})
-        with self.trial_times.part("optuna"):
-            trial.set_user_attr("mlflow_run_id", tracker.run_id)
-        self.running = (trial, tracker)
-        return tracker
-
-    def _run_trial(self, trial: optuna.Trial, tracker: Tracker, sampled: dict) -> float | tuple[float, ...]:
-        times = self.trial_times
-        try:
-            self.stop.check()
-            with times.part("config"):
-                groups, scalars = self.space.config_values(sampled)
-                cfg = self.configs.build(groups, scalars)
-                validate_config(cfg)
-            tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
-            with times.part("prepare"):
-                prepared = self.prepared.get(cfg)
-            with times.part_excluding("train", lambda: tracker.seconds + times.seconds["optuna"]):
-                result = self._train(trial, cfg, prepared, tracker)
-            with times.part("train"):  # latency objectives are measured here: evaluation
-                values = self._values(prepared, result)
-            with times.part("optuna"):
-                for goal, value in zip(self.goals, values, strict=True):
-                    trial.set_user_attr(goal.metric, value)
-            keys = objective_keys([g.metric for g in self.goals])
-            self._log_times(tracker)
-            tracker.log_metrics(dict(zip(keys, values, strict=True)), flush=True)
-            tracker.end("FINISHED")
-            return values[0] if not self.multi else tuple(values)
-        except optuna.TrialPruned as pruned:
-            tracker.set_tags({"hpo.state": "PRUNED"})
-            self._log_times(tracker)
-            tracker.log_metrics({"pruned_at_epoch": float(str(pruned) or 0)}, flush=True)
-            tracker.end("KILLED")
-            raise
-        except KeyboardInterrupt:  # Optuna records the trial FAIL; queue it again so a restart runs it first
-            self._settle_interrupted(trial, tracker)
-            raise
-        except Exception as err:
-            self._record_failure(tracker, trial, err)
-            raise
-
-    def _settle_interrupted(self, trial: optuna.Trial, tracker: Tracker) -> None:
-        """Close an interrupted trial's run and queue its point again, once: the main thread (first stop) and
-        the stop watcher (second stop) may both get here for the same trial."""
-        with self.settle_lock:  # held throughout: the watcher must not exit the process mid-way through
-            if trial.number in self.settled:
-                return
-            self.settled.add(trial.number)
-            self.interrupted = (trial, tracker)
-            tracker.set_tags({"hpo.state": "INTERRUPTED"})
-            tracker.end("KILLED")
-            trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-
-    def _log_times(self, tracker: Tracker) -> None:
-        """The trial's time split (its last MLflow calls, this one included, count in the sweep's sums only)."""
-        times = self.trial_times
-        times.close(tracker.seconds)
-        tracker.log_metrics({"trial_seconds": times.total} | times.metrics())
-
     def close_now(self) -> None:
-        """A second Ctrl-C (from the stop watcher thread, while the main thread may be inside MindSpore):
-        record the running trial as interrupted, queue its parameters again, close the parent run."""
-        # the interrupted trial too: the main thread clears `running` before Optuna records the trial FAIL, and
-        # ending the process in between would leave it RUNNING
-        running = self.running or self.interrupted
-        if running is not None:
-            trial, tracker = running
-            self._settle_interrupted(trial, tracker)
-            storage = trial.study._storage  # Optuna keeps no public handle on a running trial's storage
-            if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:  # the main thread is stuck in it
-                with contextlib.suppress(RuntimeError):  # unless Optuna settled it in the meantime
-                    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        """A second Ctrl-C (from the stop watcher thread): settle the running trial, close the parent run."""
+        self.trials.close_running()
         if self.parent is not None:
             self.parent.end("KILLED")
-
-    def _train(self, trial: optuna.Trial, cfg: DictConfig, prepared: Prepared,
-               tracker: Tracker) -> TrainResult | CVResult:
-        """One split (per-epoch pruning) or k folds (per-fold pruning); the trial keeps how it was measured."""
-        if cv_folds_setting(cfg) > 1:
-            cv = run_cv(cfg, prepared, tracker, on_epoch=self._cv_pruning_hook(trial), stop_check=self.stop.check)
-            with self.trial_times.part("optuna"):
-                for key, value in cv.record().items():
-                    trial.set_user_attr(key, value)
-            return cv
-        result = train(cfg, prepared, tracker, on_epoch=self._pruning_hook(trial), evaluate_test=False,
-                       save_checkpoint=bool(cfg.sweep.save_checkpoints), plots=bool(cfg.sweep.trial_plots))
-        ci = wilson(round(result.val_acc * len(prepared.split.val)), len(prepared.split.val))
-        with self.trial_times.part("optuna"):
-            self._set_split_attrs(trial, prepared, result, ci)
-        return result
-
-    @staticmethod
-    def _set_split_attrs(trial: optuna.Trial, prepared: Prepared, result: TrainResult, ci) -> None:
-        for key, value in {"cv_folds": 1, "val_n": len(prepared.split.val), "val_ci95_low": ci.low,
-                           "val_ci95_high": ci.high, "refit_epochs": result.best_epoch,
-                           "best_stage": result.best_stage}.items():
-            trial.set_user_attr(key, value)
-
-    def _cv_pruning_hook(self, trial: optuna.Trial):
-        def hook(epoch: int, partial: CVResult) -> None:  # the fold-mean accuracy of this epoch
-            self.stop.check()
-            if self.multi:
-                return
-            with self.trial_times.part("optuna"):
-                trial.report(float(partial.mean_curve[-1]), epoch)
-                prune = trial.should_prune()
-            if prune:
-                raise optuna.TrialPruned(str(epoch))
-
-        return hook
-
-    def _pruning_hook(self, trial: optuna.Trial):
-        def hook(result: EpochResult) -> None:
-            self.stop.check()
-            if self.multi:  # Optuna prunes single-objective studies only
-                return
-            with self.trial_times.part("optuna"):
-                trial.report(result.val.accuracy, result.step)
-                prune = trial.should_prune()
-            if prune:
-                raise optuna.TrialPruned(str(result.step))
-
-        return hook
-
-    def _values(self, prepared: Prepared, result: TrainResult | CVResult) -> list[float]:
-        values = {"val_acc": result.val_acc, "val_top5": result.val_top5, "val_loss": result.val_loss}
-        if any(g.metric in ("latency_ms", "params_m") for g in self.goals):
-            spec = prepared.spec
-            latency, params = measure(spec.arch, spec.width, prepared.image_size, prepared.index.num_classes,
-                                      spec.profile)
-            values |= {"latency_ms": latency, "params_m": params}
-        return [values[g.metric] for g in self.goals]
-
-    def _record_failure(self, tracker: Tracker, trial: optuna.Trial, err: Exception) -> None:
-        reason = f"{type(err).__name__}: {err}"
-        trial.set_user_attr("fail_reason", reason[:1000])
-        tracker.set_tags({"hpo.state": "FAILED", "hpo.fail_reason": reason[:5000]})
-        path = self.runs / "sweeps" / self.study_name / f"trial-{trial.number}-traceback.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
-        tracker.log_artifact(path)
-        tracker.end("FAILED")
 
     # -- progress ---------------------------------------------------------------------------------------------
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
