@@ -47,7 +47,7 @@ from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.cached_finetune import finetune_from_cache
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
 from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
-from garbage_hpo.training.head_stage import train_head
+from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, restore, snapshot
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,19 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Stages:
+    """What the training stages left: the model that won, and its validation scores."""
+
+    classifier: nn.Cell
+    head_state: dict[str, np.ndarray]
+    best_stage: str
+    best: EpochResult | None
+    history: list[EpochResult]
+    val_scores: np.ndarray
+    net: nn.Cell | None = None  # the whole network: built for fine-tuning or for the checkpoint
+
+
 def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
           on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True,
           evaluate_test: bool = True) -> TrainResult:
@@ -81,18 +94,42 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     ms.set_seed(seed)
     np.random.seed(seed)
     head_cfg, ft_cfg = stage_configs(cfg)
-    labels = prepared.labels
-    split = prepared.split
     sources = feature_sources(cfg)
     pooled = head_inputs(cfg, prepared)
-    scaler = standardizer(sources, pooled[split.train])
+    scaler = standardizer(sources, pooled[prepared.split.train])
     if scaler is not None:
         pooled = scaler(pooled)
     spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
-
     if tracker is not None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         tracker.set_tags(run_tags(cfg, prepared))
+    record = epoch_recorder(tracker, on_epoch)
+    stages = head_stage(prepared, pooled, spec, head_cfg, seed, record)
+    if ft_cfg.epochs > 0 or save_checkpoint:
+        stages.net = build_network(build_backbone(prepared.spec), spec, sources, scaler)
+        restore(stages.net.head, stages.head_state)
+        stages.net.set_train(False)
+    if ft_cfg.epochs > 0:
+        finetune_stage(cfg, prepared, stages, spec, ft_cfg, seed, head_cfg.epochs, record)
+    test = {}
+    if evaluate_test and len(prepared.split.test):
+        test = test_scores(prepared, prepared.split.test, stages.net if stages.best_stage == "finetune" else None,
+                           stages.classifier, pooled, ft_cfg.batch_size)
+    result = train_result(prepared, stages, tracker, test)
+    out_dir = runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+    if save_checkpoint and stages.net is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result.checkpoint = save_model(stages.net, out_dir, cfg, prepared, spec, split_card(result, prepared.split,
+                                                                                            test))
+    result.seconds = time.perf_counter() - start
+    if tracker is not None:
+        log_final(tracker, cfg, prepared, result, stages.val_scores.argmax(axis=1),
+                  prepared.labels[prepared.split.val], out_dir, plots)
+    return result
+
+
+def epoch_recorder(tracker: Tracker | None, on_epoch: EpochCallback | None) -> EpochCallback:
+    """Each epoch's result: logged, sent to the run, and handed on (a sweep's pruner)."""
 
     def record(result: EpochResult) -> None:
         log.info("%s epoch %d: train_loss %.4f val_acc %.4f val_loss %.4f lr %.2e (%.2fs)", result.stage,
@@ -102,51 +139,47 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(result)
 
-    classifier, head_result = train_head(spec, pooled[split.train], labels[split.train], pooled[split.val],
-                                         labels[split.val], head_cfg, seed, record)
-    history = list(head_result.history)
-    best_stage, best = "head", head_result.best
-    y_val = labels[split.val]
-    val_scores = classifier(ms.Tensor(pooled[split.val])).asnumpy()
-    net: nn.Cell | None = None
+    return record
 
-    if ft_cfg.epochs > 0 or save_checkpoint:
-        net = build_network(build_backbone(prepared.spec), spec, sources, scaler)
-        restore(net.head, head_result.best_state)
-        net.set_train(False)
-    if ft_cfg.epochs > 0:
-        assert net is not None
-        stage1_state = snapshot(net)
-        ft = finetune_from_cache(cfg, prepared, net, ft_cfg, seed, head_cfg.epochs, record) or \
-            finetune_on_images(cfg, prepared, net, spec, ft_cfg, seed, head_cfg.epochs, record)
-        ft_result, ft_scores = ft
-        history += ft_result.history
-        if ft_result.best and best and ft_result.best.val.accuracy >= best.val.accuracy:
-            best_stage, best = "finetune", ft_result.best
-            val_scores = ft_scores()
-        else:
-            log.info("fine-tuning did not beat the head alone; keeping the stage-1 model")
-            restore(net, stage1_state)
 
-    final = evaluate_scores(val_scores, y_val)
-    pred = val_scores.argmax(axis=1)
-    test = {}
-    if evaluate_test and len(split.test):
-        test = test_scores(prepared, split.test, net if best_stage == "finetune" else None,
-                           classifier, pooled, ft_cfg.batch_size)
-    per_class = per_class_accuracy(pred, y_val, prepared.index.classes)
-    per_category = per_category_accuracy(pred, y_val, prepared.index.classes)
-    result = TrainResult(final.accuracy, final.top5, final.loss, best_stage, best.epoch if best else 0, history,
-                         per_class, per_category, None, 0.0, tracker.run_id if tracker else None, test)
+def head_stage(prepared: Prepared, pooled: np.ndarray, spec: HeadSpec, head_cfg: StageConfig, seed: int,
+               record: EpochCallback) -> Stages:
+    """Stage 1: the head on the cached features of the split's training photos."""
+    split, labels = prepared.split, prepared.labels
+    classifier, result = train_head(spec, pooled[split.train], labels[split.train], pooled[split.val],
+                                    labels[split.val], head_cfg, seed, record)
+    return Stages(classifier, result.best_state, "head", result.best, list(result.history),
+                  classifier(ms.Tensor(pooled[split.val])).asnumpy())
 
-    out_dir = runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
-    if save_checkpoint and net is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        result.checkpoint = save_model(net, out_dir, cfg, prepared, spec, split_card(result, split, test))
-    result.seconds = time.perf_counter() - start
-    if tracker is not None:
-        log_final(tracker, cfg, prepared, result, pred, y_val, out_dir, plots)
-    return result
+
+def finetune_stage(cfg: DictConfig, prepared: Prepared, stages: Stages, spec: HeadSpec, ft_cfg: FinetuneConfig,
+                   seed: int, step_offset: int, record: EpochCallback) -> None:
+    """Stage 2: fine-tune the network (on the cut-point cache, else on images); it is kept only if it beats the
+    head alone on the validation photos."""
+    net = stages.net
+    assert net is not None
+    stage1_state = snapshot(net)
+    ft_result, ft_scores = finetune_from_cache(cfg, prepared, net, ft_cfg, seed, step_offset, record) or \
+        finetune_on_images(cfg, prepared, net, spec, ft_cfg, seed, step_offset, record)
+    stages.history += ft_result.history
+    if ft_result.best and stages.best and ft_result.best.val.accuracy >= stages.best.val.accuracy:
+        stages.best_stage, stages.best = "finetune", ft_result.best
+        stages.val_scores = ft_scores()
+    else:
+        log.info("fine-tuning did not beat the head alone; keeping the stage-1 model")
+        restore(net, stage1_state)
+
+
+def train_result(prepared: Prepared, stages: Stages, tracker: Tracker | None, test: dict) -> TrainResult:
+    """The winning model's validation figures (accuracy, top-5, loss, per class and category)."""
+    y_val = prepared.labels[prepared.split.val]
+    final = evaluate_scores(stages.val_scores, y_val)
+    pred = stages.val_scores.argmax(axis=1)
+    classes = prepared.index.classes
+    return TrainResult(final.accuracy, final.top5, final.loss, stages.best_stage,
+                       stages.best.epoch if stages.best else 0, stages.history,
+                       per_class_accuracy(pred, y_val, classes), per_category_accuracy(pred, y_val, classes), None,
+                       0.0, tracker.run_id if tracker else None, test)
 
 
 def finetune_on_images(cfg: DictConfig, prepared: Prepared, net: nn.Cell, spec: HeadSpec, ft_cfg: FinetuneConfig,
