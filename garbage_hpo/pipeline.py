@@ -46,9 +46,9 @@ from garbage_hpo.taps import feature_sources, head_inputs
 from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.cached_finetune import finetune_from_cache
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
-from garbage_hpo.training.finetune_stage import FinetuneConfig, finetune, predict_images
+from garbage_hpo.training.finetune_stage import FinetuneConfig, ImageInput, finetune, predict_images
 from garbage_hpo.training.head_stage import StageConfig, train_head
-from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, restore, snapshot
+from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, StageRun, TrainVal, restore, snapshot
 
 log = logging.getLogger(__name__)
 CONFUSION_JSON = "confusion_matrix.json"  # rows: true class, columns: predicted
@@ -146,8 +146,8 @@ def head_stage(prepared: Prepared, pooled: np.ndarray, spec: HeadSpec, head_cfg:
                record: EpochCallback) -> Stages:
     """Stage 1: the head on the cached features of the split's training photos."""
     split, labels = prepared.split, prepared.labels
-    classifier, result = train_head(spec, pooled[split.train], labels[split.train], pooled[split.val],
-                                    labels[split.val], head_cfg, seed, record)
+    classifier, result = train_head(spec, TrainVal(pooled[split.train], labels[split.train], pooled[split.val],
+                                                   labels[split.val]), head_cfg, StageRun(seed, on_epoch=record))
     return Stages(classifier, result.best_state, "head", result.best, list(result.history),
                   classifier(ms.Tensor(pooled[split.val])).asnumpy())
 
@@ -198,8 +198,8 @@ def finetune_on_images(cfg: DictConfig, prepared: Prepared, net: nn.Cell, spec: 
         job_dir = runs_dir(cfg.runs_dir) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
     else:
-        result = finetune(net, load_images(prepared, split.train), labels[split.train], val_images, y_val, ft_cfg,
-                          prepared.image_size, scaling, seed, step_offset, record)
+        result = finetune(net, TrainVal(load_images(prepared, split.train), labels[split.train], val_images, y_val),
+                          ft_cfg, ImageInput(prepared.image_size, scaling), StageRun(seed, step_offset, record))
     return result, lambda: predict_images(net, val_images, ft_cfg.batch_size)
 
 

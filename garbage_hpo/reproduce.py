@@ -158,16 +158,23 @@ def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
                      len(prepared.split.train), result.extra)
 
 
-def with_ensemble(model: Retrained, k: int, storage: str, best, client, overrides: dict[str, str], prepared,
-                  tracker, cfg: DictConfig) -> tuple[Retrained, dict | None]:
-    """The top-k trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
-    mean is higher. Either way the model card records both figures."""
-    from garbage_hpo.selection.ensemble import ensemble_cv, member_configs, refit_ensemble
-    from garbage_hpo.selection.run import default_out_dir
-    from garbage_hpo.stats import describe_folds
+def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, str]) -> tuple[list, list] | None:
+    """The top-k cross-validated head-only trials of the best trial's study and their configs (None: k < 2, or
+    fewer than two qualify)."""
+    from garbage_hpo.selection.ensemble import member_configs
     from garbage_hpo.sweep.best import top_trials
 
-    chosen = member_configs(top_trials(storage, best.study_name, None), client, overrides, k) if k > 1 else None
+    return member_configs(top_trials(storage, best.study_name, None), client, overrides, k) if k > 1 else None
+
+
+def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, tracker, cfg: DictConfig
+                  ) -> tuple[Retrained, dict | None]:
+    """The chosen trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
+    mean is higher. Either way the model card records both figures."""
+    from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
+    from garbage_hpo.selection.run import default_out_dir
+    from garbage_hpo.stats import describe_folds
+
     if chosen is None:
         return model, None
     trials, configs = chosen
@@ -244,8 +251,8 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
         model = retrain(cfg, prepared, tracker, best)
         ensemble = None
         if ensemble_size(requested_ensemble, cfg) > 1:
-            model, ensemble = with_ensemble(model, ensemble_size(requested_ensemble, cfg), storage, best, client,
-                                            overrides, prepared, tracker, cfg)
+            chosen = ensemble_members(ensemble_size(requested_ensemble, cfg), storage, best, client, overrides)
+            model, ensemble = with_ensemble(model, chosen, prepared, tracker, cfg)
         mindir, agreement, max_diff, checked = export_and_check(model, prepared, tracker)
         report = Reproduction(
             best.study_name, best.number, best.run_id, tracker.run_id, best.value, model.value,

@@ -20,8 +20,9 @@ from garbage_hpo.features import compute_features
 from garbage_hpo.models.factory import build_backbone, resolve_backbone_spec
 from garbage_hpo.models.feature_sources import Standardizer, block_slices, parse_taps
 from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.training.fold_stack import train_fold_stack
+from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
+from garbage_hpo.training.loop import StageRun, TrainVal
 from tests.conftest import compose, run_cli
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
@@ -84,11 +85,12 @@ def test_fold_stack_standardizes_each_fold_with_its_own_training_photos():
                       schedule={"name": "cosine", "lr_max": 0.02})
     scalers = [Standardizer.fit(x[t]) for t in trains]
     ms.set_seed(3)
-    stacked = train_fold_stack(spec, x, y, trains, vals, cfg, 3, scalers=scalers)
+    stacked = train_fold_stack(spec, FoldInputs(x, y, trains, vals, scalers), cfg, 3)
     for f, (train, val) in enumerate(zip(trains, vals, strict=True)):
         assert np.abs(scalers[f](x[train]).mean(axis=0)).max() < 1e-4  # fitted on the fold's training photos
         ms.set_seed(3)
-        _, alone = train_head(spec, scalers[f](x[train]), y[train], scalers[f](x[val]), y[val], cfg, 3)
+        _, alone = train_head(spec, TrainVal(scalers[f](x[train]), y[train], scalers[f](x[val]), y[val]), cfg,
+                              StageRun(3))
         assert stacked.loss[f] == pytest.approx([r.val.loss for r in alone.history], abs=1e-5)
 
 

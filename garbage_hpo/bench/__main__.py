@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
+from garbage_hpo.training.loop import StageRun, TrainVal
 
 SECTIONS = ("extract", "head", "sweep", "finetune", "latency", "startup")
 PROJECT = Path(__file__).resolve().parents[2]
@@ -178,8 +179,8 @@ def bench_head(cfg) -> Figures:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        train_head(spec, pooled[split.train], labels[split.train], pooled[split.val], labels[split.val], head_cfg,
-                   int(cfg.seed))
+        train_head(spec, TrainVal(pooled[split.train], labels[split.train], pooled[split.val], labels[split.val]),
+                   head_cfg, StageRun(int(cfg.seed)))
         times.append(time.perf_counter() - start)
     out: Figures = {"head_trial_first_s": times[0], "head_trial_s": float(np.median(times[1:])),
                     "head_epochs": head_cfg.epochs, "n_train": len(split.train), "n_val": len(split.val)}

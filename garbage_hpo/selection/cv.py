@@ -24,8 +24,9 @@ from garbage_hpo.models.feature_sources import Standardizer
 from garbage_hpo.models.head import Classifier, HeadSpec
 from garbage_hpo.selection.folds import Fold
 from garbage_hpo.stats import FoldSummary, describe_folds, summarize_folds
-from garbage_hpo.training.fold_stack import FoldCurves, train_fold_stack
+from garbage_hpo.training.fold_stack import FoldCurves, FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import train_head
+from garbage_hpo.training.loop import StageRun, TrainVal
 
 
 @dataclass
@@ -102,13 +103,22 @@ class CVResult:
 FoldCallback = Callable[[int, CVResult], None]  # (epoch, the fold curves so far)
 
 
-def cross_validate(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, folds: list[Fold], head_cfg,
-                   seed: int, on_epoch: FoldCallback | None = None, standardize: bool = False,
-                   flipped: np.ndarray | None = None) -> CVResult:
+@dataclass(frozen=True)
+class HeadInputs:
+    """Every photo's head input and label; `flipped`: the mirrored photos' inputs, to score validation with
+    test-time augmentation (tta.py)."""
+
+    pooled: np.ndarray
+    labels: np.ndarray
+    flipped: np.ndarray | None = None
+
+
+def cross_validate(spec: HeadSpec, inputs: HeadInputs, folds: list[Fold], head_cfg, seed: int,
+                   on_epoch: FoldCallback | None = None, standardize: bool = False) -> CVResult:
     """Train `spec` on every fold at once (training/fold_stack.py: the same numbers as one fold at a time, at
     a fraction of the cost); `on_epoch(epoch, partial)` may raise to stop the trial (pruning).
-    `standardize`: each fold's inputs are scaled with the statistics of that fold's training photos only;
-    `flipped`: the mirrored photos' inputs, to score validation with test-time augmentation (tta.py)."""
+    `standardize`: each fold's inputs are scaled with the statistics of that fold's training photos only."""
+    pooled, labels = inputs.pooled, inputs.labels
     start = time.perf_counter()
     ms.set_seed(seed)  # every fold starts from the initial weights one training from this seed would have
     np.random.seed(seed)
@@ -122,8 +132,8 @@ def cross_validate(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, folds
             on_epoch(epoch, as_result(curves))
 
     scalers = [Standardizer.fit(pooled[f.train]) for f in folds] if standardize else None
-    curves = train_fold_stack(spec, pooled, labels, [f.train for f in folds], [f.val for f in folds], head_cfg,
-                              seed, progress, scalers=scalers, flipped=flipped)
+    curves = train_fold_stack(spec, FoldInputs(pooled, labels, [f.train for f in folds], [f.val for f in folds],
+                                               scalers, inputs.flipped), head_cfg, seed, progress)
     return as_result(curves)
 
 
@@ -133,7 +143,7 @@ def refit_head(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, train: np
     ms.set_seed(seed)
     np.random.seed(seed)
     empty = np.zeros((0, pooled.shape[1]), np.float32)
-    classifier, _ = train_head(spec, pooled[train], labels[train], empty, np.zeros(0, np.int32), head_cfg, seed,
-                               stop_after=epochs)
+    classifier, _ = train_head(spec, TrainVal(pooled[train], labels[train], empty, np.zeros(0, np.int32)), head_cfg,
+                               StageRun(seed, stop_after=epochs))
     return classifier
 

@@ -42,7 +42,7 @@ from garbage_hpo.training.cached_finetune import (
 from garbage_hpo.training.cut_cache import CutActivations
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, train_head
-from garbage_hpo.training.loop import EpochCallback, EpochResult, restore, snapshot
+from garbage_hpo.training.loop import EpochCallback, EpochResult, StageRun, TrainVal, restore, snapshot
 
 log = logging.getLogger("garbage_hpo.selection")
 
@@ -71,12 +71,14 @@ def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivat
     np.random.seed(seed)
     pooled, labels = head_inputs(cfg, prepared), prepared.labels
     spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
-    classifier, head = train_head(spec, pooled[fold.train], labels[fold.train], pooled[fold.val], labels[fold.val],
-                                  head_cfg, seed, on_epoch, stop_after=head_cfg.epochs)
+    classifier, head = train_head(spec, TrainVal(pooled[fold.train], labels[fold.train], pooled[fold.val],
+                                                 labels[fold.val]), head_cfg,
+                                  StageRun(seed, on_epoch=on_epoch, stop_after=head_cfg.epochs))
     net = fresh_network(prepared, spec, snapshot(classifier), cfg)
-    tuned, _ = finetune_cached(net, acts, cache_rows(rows, fold.train), labels[fold.train], cache_rows(rows, fold.val),
-                               labels[fold.val], ft_cfg, seed, head_cfg.epochs, on_epoch,
-                               dropout=float(cfg.head.dropout), stop_after=ft_cfg.epochs, lr_steps=lr_steps)
+    tuned, _ = finetune_cached(net, acts, TrainVal(cache_rows(rows, fold.train), labels[fold.train],
+                                                   cache_rows(rows, fold.val), labels[fold.val]), ft_cfg,
+                               StageRun(seed, head_cfg.epochs, on_epoch, stop_after=ft_cfg.epochs),
+                               dropout=float(cfg.head.dropout), lr_steps=lr_steps)
     return head.history + tuned.history
 
 
@@ -116,9 +118,9 @@ def refit_finetune(cfg: DictConfig, prepared: Prepared, net: nn.Cell, epochs: in
     acts, rows = cut_activations(cfg, prepared, ft_cfg, num_blocks(str(cfg.model.name)))
     everything = positions(prepared.index, "train")
     start = time.perf_counter()
-    finetune_cached(net, acts, cache_rows(rows, everything), prepared.labels[everything], np.zeros(0, np.int64),
-                    np.zeros(0, np.int32), ft_cfg, int(cfg.seed), head_cfg.epochs, dropout=float(cfg.head.dropout),
-                    stop_after=epochs)
+    finetune_cached(net, acts, TrainVal(cache_rows(rows, everything), prepared.labels[everything],
+                                        np.zeros(0, np.int64), np.zeros(0, np.int32)), ft_cfg,
+                    StageRun(int(cfg.seed), head_cfg.epochs, stop_after=epochs), dropout=float(cfg.head.dropout))
     net.set_train(False)
     log.info("refit fine-tuning on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
              time.perf_counter() - start)

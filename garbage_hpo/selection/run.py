@@ -27,7 +27,7 @@ from garbage_hpo.paths import runs_dir
 from garbage_hpo.preparation import Prepared, run_tags
 from garbage_hpo.saved_model import save_model
 from garbage_hpo.scoring import test_report, test_scores
-from garbage_hpo.selection.cv import CVResult, FoldCallback, cross_validate, refit_head
+from garbage_hpo.selection.cv import CVResult, FoldCallback, HeadInputs, cross_validate, refit_head
 from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
 from garbage_hpo.selection.folds import Fold, selection_folds
 from garbage_hpo.settings import cv_folds_setting, head_spec, stage_configs
@@ -83,8 +83,8 @@ def cross_validate_head(cfg: DictConfig, prepared: Prepared, folds: list[Fold], 
     spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
     sources = feature_sources(cfg)
     flipped = head_inputs(cfg, prepared, flip=True) if sources.tta == "flip" else None
-    return cross_validate(spec, pooled, prepared.labels, folds, head_cfg, int(cfg.seed), progress,
-                          standardize=sources.normalize == "standardize", flipped=flipped)
+    return cross_validate(spec, HeadInputs(pooled, prepared.labels, flipped), folds, head_cfg, int(cfg.seed),
+                          progress, standardize=sources.normalize == "standardize")
 
 
 @dataclass

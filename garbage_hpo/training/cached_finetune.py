@@ -30,7 +30,7 @@ from garbage_hpo.training.head_stage import (
     effective_batch_size,
     shuffled_batches,
 )
-from garbage_hpo.training.loop import EpochCallback, StageResult, run_epochs
+from garbage_hpo.training.loop import EpochCallback, EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 from garbage_hpo.training.schedule import lr_schedule
 
 log = logging.getLogger(__name__)
@@ -82,17 +82,16 @@ def compiled_key(fresh: nn.Cell, cut: int, acts: CutActivations, cfg: FinetuneCo
                        cfg.label_smoothing, dropout], sort_keys=True)
 
 
-def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, y_train: np.ndarray,
-                    val_rows: np.ndarray, y_val: np.ndarray, cfg: FinetuneConfig, seed: int, step_offset: int,
-                    on_epoch: EpochCallback | None = None, dropout: float = 0.0,
-                    steps: CompiledSteps = FINETUNE_STEPS, stop_after: int | None = None,
-                    lr_steps: int | None = None) -> tuple[StageResult, np.ndarray]:
-    """Train the last `cfg.unfreeze` blocks + head of `net` on cached activations; rows index `acts`.
+def finetune_cached(net: nn.Cell, acts: CutActivations, rows: TrainVal, cfg: FinetuneConfig, run: StageRun,
+                    dropout: float = 0.0, steps: CompiledSteps = FINETUNE_STEPS, lr_steps: int | None = None
+                    ) -> tuple[StageResult, np.ndarray]:
+    """Train the last `cfg.unfreeze` blocks + head of `net` on cached activations; `rows` index `acts`.
     Returns the stage result and the best epoch's validation scores; `net` ends with the best weights.
-    `stop_after=E` (a refit or a cross-validation fold): the schedule of `cfg.epochs`, stopped after epoch E,
+    `run.stop_after=E` (a refit or a cross-validation fold): the schedule of `cfg.epochs`, stopped after epoch E,
     keeping that epoch's weights whatever the validation rows (which may be empty) say. `lr_steps`: the
     learning-rate array is padded to this length (its last value), so folds of slightly different sizes share
     one compiled step (the array's length is part of the graph)."""
+    train_rows, y_train, val_rows, y_val, seed = rows.x_train, rows.y_train, rows.x_val, rows.y_val, run.seed
     total = len(net.backbone.features)
     cut = cut_point(total, cfg)
     freeze_backbone_prefix(net, total - cut)
@@ -127,10 +126,9 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, train_rows: np.ndarray, 
     def evaluate() -> Evaluation:
         return evaluate_scores(scores(), y_val) if len(val_rows) else Evaluation(0.0, 0.0, 0.0, 0)
 
-    epochs = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
-    result = run_epochs(stage="finetune", net=suffix, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
-                        steps_per_epoch=steps_per_epoch, epochs=epochs, step_offset=step_offset,
-                        on_epoch=on_epoch, train_mode=train_mode, keep_best=stop_after is None)
+    result = run_epochs(stage="finetune", trainee=Trainee(suffix, step, train_mode), batches=batches,
+                        evaluate=evaluate, plan=EpochPlan(lrs, steps_per_epoch, run.epochs(cfg.epochs)), run=run,
+                        keep_best=run.stop_after is None)
     best_scores = scores() if len(val_rows) else np.zeros((0, 0), np.float32)
     copy_parameters(suffix, net)
     return result, best_scores
@@ -157,6 +155,7 @@ def finetune_from_cache(cfg: DictConfig, prepared: Prepared, net: nn.Cell, ft: F
     acts, row_of = cut_activations(cfg, prepared, ft, total)
     split, labels = prepared.split, prepared.labels
     train_rows, val_rows = cache_rows(row_of, split.train), cache_rows(row_of, split.val)
-    result, best_scores = finetune_cached(net, acts, train_rows, labels[split.train], val_rows, labels[split.val],
-                                          ft, seed, step_offset, on_epoch, float(cfg.head.dropout))
+    result, best_scores = finetune_cached(
+        net, acts, TrainVal(train_rows, labels[split.train], val_rows, labels[split.val]), ft,
+        StageRun(seed, step_offset, on_epoch), float(cfg.head.dropout))
     return result, lambda: best_scores

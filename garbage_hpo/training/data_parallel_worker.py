@@ -16,8 +16,8 @@ from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.head import Head
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.training.data_parallel import BEST_CHECKPOINT, EPOCHS_FILE, DataParallelJob, epoch_record
-from garbage_hpo.training.finetune_stage import finetune
-from garbage_hpo.training.loop import EpochResult
+from garbage_hpo.training.finetune_stage import ImageInput, finetune
+from garbage_hpo.training.loop import EpochResult, StageRun, TrainVal
 
 
 def main(job_dir: Path) -> None:
@@ -45,8 +45,9 @@ def main(job_dir: Path) -> None:
         epochs.write(epoch_record(result, best["epoch"]) + "\n")
         epochs.flush()
 
-    finetune(net, train_rgb, job.y_train, np.asarray(val_images), job.y_val, job.cfg, job.image_size, job.scaling,
-             job.seed, job.step_offset, report, shard=(rank, workers))
+    finetune(net, TrainVal(train_rgb, job.y_train, np.asarray(val_images), job.y_val), job.cfg,
+             ImageInput(job.image_size, job.scaling), StageRun(job.seed, job.step_offset, report),
+             shard=(rank, workers))
     if epochs is not None:
         epochs.close()
         tmp = job_dir / "best.partial.ckpt"

@@ -13,7 +13,7 @@ from garbage_hpo.data.images import preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.training.head_stage import StageConfig, build_train_step, effective_batch_size, shuffled_batches
-from garbage_hpo.training.loop import EpochCallback, StageResult, run_epochs
+from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,22 @@ class GlobalMeanLoss(nn.Cell):
         return self.sum(self.step(x, y)) / self.workers
 
 
-def finetune(
-    net: MobileNetV2, train_rgb: list[np.ndarray], y_train: np.ndarray, val_images: np.ndarray,
-    y_val: np.ndarray, cfg: FinetuneConfig, image_size: int, scaling: str, seed: int, step_offset: int,
-    on_epoch: EpochCallback | None = None, shard: tuple[int, int] = (0, 1),
-) -> StageResult:
-    """Train the unfrozen part of `net`. With `shard=(rank, workers)` this process is one data-parallel worker
-    (launched by msrun): it takes its slice of every global batch of `cfg.batch_size`, gradients and the loss
-    are averaged over workers, and only rank 0 evaluates."""
+@dataclass(frozen=True)
+class ImageInput:
+    """How photos become network input: the square size and the weights' input scaling."""
+
+    size: int
+    scaling: str
+
+
+def finetune(net: MobileNetV2, images: TrainVal, cfg: FinetuneConfig, image: ImageInput, run: StageRun,
+             shard: tuple[int, int] = (0, 1)) -> StageResult:
+    """Train the unfrozen part of `net` on augmented photos (`images`: RGB training photos, preprocessed
+    validation images). With `shard=(rank, workers)` this process is one data-parallel worker (launched by
+    msrun): it takes its slice of every global batch of `cfg.batch_size`, gradients and the loss are averaged
+    over workers, and only rank 0 evaluates."""
+    train_rgb, y_train, val_images, y_val = images.x_train, images.y_train, images.x_val, images.y_val
+    image_size, scaling, seed = image.size, image.scaling, run.seed
     rank, workers = shard
     frozen = freeze_backbone_prefix(net, cfg.blocks_to_train(len(net.backbone.features)))
     batch = effective_batch_size(cfg.batch_size, len(train_rgb))
@@ -121,7 +129,5 @@ def finetune(
             return Evaluation(0.0, 0.0, 0.0, 0)
         return evaluate_scores(predict_images(net, val_images, batch), y_val)
 
-    result = run_epochs(stage="finetune", net=net, train_step=step, batches=batches, evaluate=evaluate, lrs=lrs,
-                        steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, step_offset=step_offset,
-                        on_epoch=on_epoch, train_mode=train_mode)
-    return result
+    return run_epochs(stage="finetune", trainee=Trainee(net, step, train_mode), batches=batches, evaluate=evaluate,
+                      plan=EpochPlan(lrs, steps_per_epoch, cfg.epochs), run=run)

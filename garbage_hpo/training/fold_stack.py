@@ -113,14 +113,25 @@ def _padded(fold_val: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def train_fold_stack(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, trains: list[np.ndarray],
-                     vals: list[np.ndarray], cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None,
-                     steps_cache: CompiledSteps = COMPILED_STEPS,
-                     scalers: list[Callable[[np.ndarray], np.ndarray]] | None = None,
-                     flipped: np.ndarray | None = None) -> FoldCurves:
-    """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch.
-    `scalers[f]` (e.g. fitted on fold f's training photos) transforms fold f's inputs, training and validation.
-    `flipped`: inputs of the mirrored photos; validation scores are then averaged over both views (tta.py)."""
+@dataclass(frozen=True)
+class FoldInputs:
+    """Every photo's head input and label, and each fold's training and validation positions into them.
+    `scalers[f]` (e.g. fitted on fold f's training photos) transforms fold f's inputs, training and validation;
+    `flipped`: inputs of the mirrored photos, whose validation scores are averaged with the plain ones (tta.py)."""
+
+    pooled: np.ndarray
+    labels: np.ndarray
+    trains: list[np.ndarray]
+    vals: list[np.ndarray]
+    scalers: list[Callable[[np.ndarray], np.ndarray]] | None = None
+    flipped: np.ndarray | None = None
+
+
+def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed: int,
+                     on_epoch: EpochCallback | None = None, steps_cache: CompiledSteps = COMPILED_STEPS) -> FoldCurves:
+    """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch."""
+    pooled, labels, trains, vals = inputs.pooled, inputs.labels, inputs.trains, inputs.vals
+    scalers, flipped = inputs.scalers, inputs.flipped
     k = len(trains)
     batch = effective_batch_size(cfg.batch_size, min(len(t) for t in trains))
     steps = min(len(t) for t in trains) // batch

@@ -18,7 +18,16 @@ from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
-from garbage_hpo.training.loop import EpochCallback, StageResult, restore, run_epochs, snapshot
+from garbage_hpo.training.loop import (
+    EpochPlan,
+    StageResult,
+    StageRun,
+    Trainee,
+    TrainVal,
+    restore,
+    run_epochs,
+    snapshot,
+)
 from garbage_hpo.training.optim import MOMENTUM_DEFAULT, build_optimizer
 from garbage_hpo.training.schedule import lr_schedule
 
@@ -134,13 +143,12 @@ class CompiledSteps:
 COMPILED_STEPS = CompiledSteps()
 
 
-def train_head(
-    spec: HeadSpec, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-    cfg: StageConfig, seed: int, on_epoch: EpochCallback | None = None, steps: CompiledSteps = COMPILED_STEPS,
-    stop_after: int | None = None,
-) -> tuple[Classifier, StageResult]:
-    """Train the head; with `stop_after=E` run the schedule of `cfg.epochs` but stop after epoch E and keep
-    that epoch's weights (a refit: the epoch count was chosen by cross-validation, `x_val` may be empty)."""
+def train_head(spec: HeadSpec, data: TrainVal, cfg: StageConfig, run: StageRun,
+               steps: CompiledSteps = COMPILED_STEPS) -> tuple[Classifier, StageResult]:
+    """Train the head on features; with `run.stop_after=E` run the schedule of `cfg.epochs` but stop after epoch
+    E and keep that epoch's weights (a refit: the epoch count was chosen by cross-validation, the validation
+    side may be empty)."""
+    x_train, y_train, x_val, y_val, seed = data.x_train, data.y_train, data.x_val, data.y_val, run.seed
     batch = effective_batch_size(cfg.batch_size, len(x_train))
     steps_per_epoch = len(x_train) // batch
     lrs = lr_schedule(total_steps=steps_per_epoch * cfg.epochs, **cfg.schedule)
@@ -171,8 +179,7 @@ def train_head(
             return Evaluation(0.0, 0.0, 0.0, 0)
         return evaluate_scores(classifier(x_val_t).asnumpy(), y_val)
 
-    epochs = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
-    result = run_epochs(stage="head", net=classifier, train_step=step, batches=batches, evaluate=evaluate,
-                        lrs=lrs, steps_per_epoch=steps_per_epoch, epochs=epochs, on_epoch=on_epoch,
-                        keep_best=stop_after is None)
+    result = run_epochs(stage="head", trainee=Trainee(classifier, step), batches=batches, evaluate=evaluate,
+                        plan=EpochPlan(lrs, steps_per_epoch, run.epochs(cfg.epochs)), run=run,
+                        keep_best=run.stop_after is None)
     return classifier, result

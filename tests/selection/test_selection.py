@@ -24,8 +24,9 @@ from garbage_hpo.selection.folds import Fold, cv_folds
 from garbage_hpo.selection.probe import run_probe
 from garbage_hpo.settings import cv_folds_setting
 from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
-from garbage_hpo.training.fold_stack import train_fold_stack
+from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
+from garbage_hpo.training.loop import StageRun, TrainVal
 from tests.conftest import compose, run_cli
 from tests.data.test_data import make_dataset
 
@@ -106,10 +107,10 @@ def test_folds_trained_side_by_side_equal_each_fold_trained_alone(depth, dropout
     cfg = StageConfig(epochs=4, batch_size=16, optimizer={"name": optimizer, "weight_decay": 1e-4},
                       schedule={"name": "cosine", "lr_max": 0.05, "warmup_steps": 3}, label_smoothing=0.1)
     ms.set_seed(7)
-    stacked = train_fold_stack(spec, x, y, trains, vals, cfg, 7)
+    stacked = train_fold_stack(spec, FoldInputs(x, y, trains, vals), cfg, 7)
     for f, (train, val) in enumerate(zip(trains, vals, strict=True)):
         ms.set_seed(7)
-        _, alone = train_head(spec, x[train], y[train], x[val], y[val], cfg, 7)
+        _, alone = train_head(spec, TrainVal(x[train], y[train], x[val], y[val]), cfg, StageRun(7))
         assert stacked.loss[f] == pytest.approx([r.val.loss for r in alone.history], abs=1e-5)
         assert stacked.acc[f].tolist() == [r.val.accuracy for r in alone.history]
 

@@ -15,8 +15,8 @@ from garbage_hpo.preparation import prepare
 from garbage_hpo.settings import head_spec, stage_configs
 from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, cut_activations, finetune_cached
 from garbage_hpo.training.cut_cache import BlockRange, CutCache, CutCacheSpec
-from garbage_hpo.training.finetune_stage import finetune
-from garbage_hpo.training.loop import restore, snapshot
+from garbage_hpo.training.finetune_stage import ImageInput, finetune
+from garbage_hpo.training.loop import StageRun, TrainVal, restore, snapshot
 from tests.conftest import compose
 
 TINY = ["data.image_size=64", "train.epochs=1", "finetune.epochs=2", "finetune.batch_size=8",
@@ -40,12 +40,13 @@ def test_finetuning_on_the_cache_gives_the_losses_of_finetuning_on_images(runs, 
     scaling = prepared.spec.profile.input_scaling
     val_images = np.stack([preprocess(read_rgb(prepared.index.samples[i].path), 64, scaling) for i in split.val])
 
-    on_images = finetune(images_net, rgb, labels[split.train], val_images, labels[split.val], ft, 64, scaling,
-                         seed=5, step_offset=0)
+    on_images = finetune(images_net, TrainVal(rgb, labels[split.train], val_images, labels[split.val]), ft,
+                         ImageInput(64, scaling), StageRun(seed=5, step_offset=0))
     acts, row_of = cut_activations(cfg, prepared, ft, 19)
-    on_cache, _ = finetune_cached(cached_net, acts, np.array([row_of[int(p)] for p in split.train]),
-                                  labels[split.train], np.array([row_of[int(p)] for p in split.val]),
-                                  labels[split.val], ft, seed=5, step_offset=0)
+    on_cache, _ = finetune_cached(cached_net, acts, TrainVal(np.array([row_of[int(p)] for p in split.train]),
+                                                             labels[split.train],
+                                                             np.array([row_of[int(p)] for p in split.val]),
+                                                             labels[split.val]), ft, StageRun(seed=5, step_offset=0))
     for a, b in zip(on_images.history, on_cache.history, strict=True):
         assert b.train_loss == pytest.approx(a.train_loss, rel=1e-4)
         assert b.val.loss == pytest.approx(a.val.loss, rel=1e-4)

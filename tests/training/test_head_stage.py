@@ -8,6 +8,7 @@ import pytest
 
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.training.head_stage import CompiledSteps, StageConfig, train_head
+from garbage_hpo.training.loop import StageRun, TrainVal
 
 
 def _data():
@@ -22,7 +23,7 @@ def _run(steps, spec, cfg, seed=5):
     x, y, xv, yv = _data()
     ms.set_seed(seed)
     seen = []
-    _, result = train_head(spec, x, y, xv, yv, cfg, seed, seen.append, steps=steps)
+    _, result = train_head(spec, TrainVal(x, y, xv, yv), cfg, StageRun(seed, on_epoch=seen.append), steps=steps)
     return [(r.train_loss, r.val.accuracy, r.val.loss) for r in seen], result
 
 
