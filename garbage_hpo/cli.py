@@ -9,16 +9,14 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from garbage_hpo.data.dataset import DatasetError
-from garbage_hpo.data.images import UnreadableImageError
 from garbage_hpo.files import NoSpaceError, device_of, is_disk_full
-from garbage_hpo.models.checkpoint import CheckpointMismatchError
 from garbage_hpo.paths import runs_dir
 from garbage_hpo.stop import GracefulStop
 
-# NoSpaceError: a full disk, named with the device and the file (files.py), is the user's to fix too
-USER_ERRORS = (DatasetError, UnreadableImageError, CheckpointMismatchError, FileNotFoundError, ValueError,
-               NoSpaceError)
+# The project's own refusals are ValueErrors (DatasetError, UnreadableImageError, CheckpointMismatchError,
+# ModelCardError, config checks); NoSpaceError, a full disk named with the device and the file, is the user's
+# to fix too
+USER_ERRORS = (FileNotFoundError, ValueError, NoSpaceError)
 
 
 def cap_onednn_isa() -> None:
