@@ -38,7 +38,6 @@ class Prepared:
         return np.array([s.label for s in self.index.samples], np.int32)
 
 
-
 def prepare(cfg: DictConfig) -> Prepared:
     start = time.perf_counter()
     runs = runs_dir(cfg.runs_dir)
@@ -73,7 +72,6 @@ def prepare(cfg: DictConfig) -> Prepared:
     return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
 
 
-
 def warn_single_photo_classes(index: DatasetIndex) -> None:
     distinct: dict[int, set[str]] = {}
     for s in index.samples:
@@ -83,7 +81,6 @@ def warn_single_photo_classes(index: DatasetIndex) -> None:
     if single:
         log.warning("data: classes %s have a single distinct photo in train/: it is always trained on, never "
                     "validated (per-class accuracy: none), and k-fold CV refuses them", single)
-
 
 
 def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
@@ -96,10 +93,8 @@ def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
     return index, spec
 
 
-
 def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
     return [read_rgb(prepared.index.samples[i].path) for i in positions]
-
 
 
 def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:

@@ -35,7 +35,6 @@ def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
     }
 
 
-
 def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
                extra: dict | None = None) -> Path:
     """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""

@@ -21,7 +21,6 @@ def test_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
             "test_ci95_low": ci.low, "test_ci95_high": ci.high}
 
 
-
 def test_scores(prepared: Prepared, test: np.ndarray, net: nn.Cell | None, classifier, pooled: np.ndarray,
                 batch_size: int) -> dict[str, float]:
     """The final model's accuracy on the test photos (val/), with count and interval."""

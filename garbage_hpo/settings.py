@@ -21,12 +21,10 @@ def head_spec(cfg: DictConfig, num_classes: int, in_features: int) -> HeadSpec:
                     depth=int(h.depth), dropout=float(h.dropout), activation=str(h.activation), bias=bool(h.bias))
 
 
-
 def _stage_fields(node: DictConfig, optimizer: DictConfig, schedule: DictConfig) -> dict:
     return dict(epochs=int(node.epochs), batch_size=int(node.batch_size),
                 optimizer=OmegaConf.to_container(optimizer, resolve=True),
                 schedule=OmegaConf.to_container(schedule, resolve=True))
-
 
 
 def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
@@ -41,7 +39,6 @@ def stage_configs(cfg: DictConfig) -> tuple[StageConfig, FinetuneConfig]:
     return head, ft
 
 
-
 def cv_folds_setting(cfg: DictConfig) -> int:
     """`sweep.cv_folds` (1: the single split of data.val_fraction), validated."""
     node = cfg.get("sweep") or {}
@@ -53,14 +50,12 @@ def cv_folds_setting(cfg: DictConfig) -> int:
     return k
 
 
-
 def check_cv_finetune(cfg: DictConfig, ft: FinetuneConfig) -> None:
     """Cross-validated fine-tuning runs on the cut-point cache only (k fine-tunes on images cost minutes each)."""
     reason = cache_unused_because(cfg, ft, num_blocks(str(cfg.model.name)))
     if reason is not None:
         raise ValueError(f"sweep.cv_folds>1 with finetune.epochs>0 fine-tunes on the cut-point cache, which {reason}"
                          " rules out: use finetune=last_blocks with finetune.cached_views>0 and finetune.workers=1")
-
 
 
 def validate_config(cfg: DictConfig) -> None:
