@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from garbage_hpo.sqlite_wal import use_wal
+from garbage_hpo.store_check import hide_password
 from garbage_hpo.tracking import client_for, process_alive
 
 log = logging.getLogger("garbage_hpo.sweep")
@@ -95,16 +96,7 @@ def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | N
 
 def _unusable(url: str, err: Exception) -> ValueError:
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return ValueError(f"sweep.storage={_hide_password(url)}: cannot open it ({type(err).__name__}: {reason})")
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    return ValueError(f"sweep.storage={hide_password(url)}: cannot open it ({type(err).__name__}: {reason})")
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
