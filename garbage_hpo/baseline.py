@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_at_once("baseline")
         from garbage_hpo.preparation import prepare
         from garbage_hpo.selection.probe import probe_for
-        from garbage_hpo.settings import validate_config
+        from garbage_hpo.settings import read_settings
 
-        validate_config(cfg)
-        prepared = prepare(cfg)
-        result = probe_for(cfg, prepared)
+        settings = read_settings(cfg)
+        prepared = prepare(settings)
+        result = probe_for(settings, prepared)
         if not flags.get("json"):
             for c, acc in result.grid.items():
                 print(f"  C={c:<6} fold-mean accuracy {acc:.4f}")

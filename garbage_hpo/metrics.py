@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from garbage_hpo.data.classes import ClassInfo
+
+
+class Measured(Protocol):
+    """A configuration's measurement, on one validation split (pipeline.TrainResult) or by k-fold cross-validation
+    (selection.cv.CVResult): what a sweep's objectives read, and what its trial keeps."""
+
+    def objective_values(self) -> dict[str, float]:
+        """The objective metrics (`val_acc`, `val_top5`, `val_loss`), however they were measured."""
+        ...
+
+    def trial_attrs(self) -> dict[str, float | int | str]:
+        """How it was measured (folds, photo count, interval, refit epochs): an Optuna trial's user attributes."""
+        ...
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """One training run, end to end: data -> cached features -> head -> optional fine-tune -> metrics -> record.
 
-`prepare(cfg)` does the work that does not depend on training hyperparameters (dataset indexing, split,
-backbone features); `train(cfg, prepared, tracker)` trains and evaluates one configuration. A sweep calls
-`prepare` once and `train` per trial.
+`prepare(settings)` does the work that does not depend on training hyperparameters (dataset indexing, split,
+backbone features); `train(settings, prepared, tracker)` trains and evaluates one configuration. A sweep calls
+`prepare` once per data setting and `train` per trial.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import mindspore as ms
 import numpy as np
 from mindspore import nn
-from omegaconf import DictConfig, OmegaConf
 
+from garbage_hpo.cut_point import finetune_from_cache
 from garbage_hpo.data.dataset import Split
 from garbage_hpo.data.images import preprocess
 from garbage_hpo.metric_names import MODEL, class_labels, per_category_metrics, per_class_metrics
@@ -36,17 +36,15 @@ from garbage_hpo.models.factory import (
 from garbage_hpo.models.feature_sources import standardizer
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.paths import runs_dir
 from garbage_hpo.preparation import Prepared, load_images, run_tags
 from garbage_hpo.saved_model import save_model
 from garbage_hpo.scoring import test_scores
-from garbage_hpo.settings import head_spec, stage_configs
+from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import wilson
-from garbage_hpo.taps import feature_sources, head_inputs
+from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
-from garbage_hpo.training.cached_finetune import finetune_from_cache
 from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
-from garbage_hpo.training.finetune_stage import FinetuneConfig, ImageInput, finetune, predict_images
+from garbage_hpo.training.finetune_stage import ImageInput, finetune, predict_images
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, StageRun, TrainVal, restore, snapshot
 
@@ -68,6 +66,15 @@ class TrainResult:
     seconds: float
     run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    val_n: int = 0  # validation photos
+
+    def objective_values(self) -> dict[str, float]:
+        return {"val_acc": self.val_acc, "val_top5": self.val_top5, "val_loss": self.val_loss}
+
+    def trial_attrs(self) -> dict[str, float | int | str]:
+        ci = wilson(round(self.val_acc * self.val_n), self.val_n)
+        return {"cv_folds": 1, "val_n": self.val_n, "val_ci95_low": ci.low, "val_ci95_high": ci.high,
+                "refit_epochs": self.best_epoch, "best_stage": self.best_stage}
 
 
 @dataclass
@@ -83,26 +90,26 @@ class Stages:
     net: nn.Cell | None = None  # the whole network: built for fine-tuning or for the checkpoint
 
 
-def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
+def train(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = None,
           on_epoch: EpochCallback | None = None, save_checkpoint: bool = True, plots: bool = True,
           evaluate_test: bool = True) -> TrainResult:
     """Train and evaluate one configuration; `plots=False` records the confusion matrix as numbers only (a sweep
     renders the best trial's, saving matplotlib's time per trial). `evaluate_test` scores the final
     model once on the test set (the data's val/ folder, if any); sweep trials never look at it."""
     start = time.perf_counter()
-    seed = int(cfg.seed)
+    seed = settings.seed
     ms.set_seed(seed)
     np.random.seed(seed)
-    head_cfg, ft_cfg = stage_configs(cfg)
-    sources = feature_sources(cfg)
-    pooled = head_inputs(cfg, prepared)
+    head_cfg, ft_cfg = settings.train, settings.finetune
+    sources = settings.sources
+    pooled = head_inputs(settings, prepared)
     scaler = standardizer(sources, pooled[prepared.split.train])
     if scaler is not None:
         pooled = scaler(pooled)
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     if tracker is not None:
-        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.set_tags(run_tags(cfg, prepared))
+        tracker.log_params(flatten(settings.config))
+        tracker.set_tags(run_tags(prepared))
     record = epoch_recorder(tracker, on_epoch)
     stages = head_stage(prepared, pooled, spec, head_cfg, seed, record)
     if ft_cfg.epochs > 0 or save_checkpoint:
@@ -110,20 +117,20 @@ def train(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         restore(stages.net.head, stages.head_state)
         stages.net.set_train(False)
     if ft_cfg.epochs > 0:
-        finetune_stage(cfg, prepared, stages, spec, ft_cfg, seed, head_cfg.epochs, record)
+        finetune_stage(settings, prepared, stages, spec, head_cfg.epochs, record)
     test = {}
     if evaluate_test and len(prepared.split.test):
         test = test_scores(prepared, prepared.split.test, stages.net if stages.best_stage == "finetune" else None,
                            stages.classifier, pooled, ft_cfg.batch_size)
     result = train_result(prepared, stages, tracker, test)
-    out_dir = runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+    out_dir = settings.runs / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
     if save_checkpoint and stages.net is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.checkpoint = save_model(stages.net, out_dir, cfg, prepared, spec, split_card(result, prepared.split,
+        result.checkpoint = save_model(stages.net, out_dir, settings, prepared, spec, split_card(result, prepared.split,
                                                                                             test))
     result.seconds = time.perf_counter() - start
     if tracker is not None:
-        log_final(tracker, cfg, prepared, result, stages.val_scores.argmax(axis=1),
+        log_final(tracker, settings, prepared, result, stages.val_scores.argmax(axis=1),
                   prepared.labels[prepared.split.val], out_dir, plots)
     return result
 
@@ -152,15 +159,15 @@ def head_stage(prepared: Prepared, pooled: np.ndarray, spec: HeadSpec, head_cfg:
                   classifier(ms.Tensor(pooled[split.val])).asnumpy())
 
 
-def finetune_stage(cfg: DictConfig, prepared: Prepared, stages: Stages, spec: HeadSpec, ft_cfg: FinetuneConfig,
-                   seed: int, step_offset: int, record: EpochCallback) -> None:
+def finetune_stage(settings: RunSettings, prepared: Prepared, stages: Stages, spec: HeadSpec, step_offset: int,
+                   record: EpochCallback) -> None:
     """Stage 2: fine-tune the network (on the cut-point cache, else on images); it is kept only if it beats the
     head alone on the validation photos."""
     net = stages.net
     assert net is not None
     stage1_state = snapshot(net)
-    ft_result, ft_scores = finetune_from_cache(cfg, prepared, net, ft_cfg, seed, step_offset, record) or \
-        finetune_on_images(cfg, prepared, net, spec, ft_cfg, seed, step_offset, record)
+    ft_result, ft_scores = finetune_from_cache(settings, prepared, net, step_offset, record) or \
+        finetune_on_images(settings, prepared, net, spec, step_offset, record)
     stages.history += ft_result.history
     if ft_result.best and stages.best and ft_result.best.val.accuracy >= stages.best.val.accuracy:
         stages.best_stage, stages.best = "finetune", ft_result.best
@@ -179,23 +186,22 @@ def train_result(prepared: Prepared, stages: Stages, tracker: Tracker | None, te
     return TrainResult(final.accuracy, final.top5, final.loss, stages.best_stage,
                        stages.best.epoch if stages.best else 0, stages.history,
                        per_class_accuracy(pred, y_val, classes), per_category_accuracy(pred, y_val, classes), None,
-                       0.0, tracker.run_id if tracker else None, test)
+                       0.0, tracker.run_id if tracker else None, test, len(y_val))
 
 
-def finetune_on_images(cfg: DictConfig, prepared: Prepared, net: nn.Cell, spec: HeadSpec, ft_cfg: FinetuneConfig,
-                       seed: int, step_offset: int, record: EpochCallback
-                       ) -> tuple[StageResult, Callable[[], np.ndarray]]:
+def finetune_on_images(settings: RunSettings, prepared: Prepared, net: nn.Cell, spec: HeadSpec, step_offset: int,
+                       record: EpochCallback) -> tuple[StageResult, Callable[[], np.ndarray]]:
     """Fine-tune on augmented photos (no cut-point cache, or data-parallel workers); also returns a function
     giving the final network's validation scores."""
     split, labels = prepared.split, prepared.labels
+    ft_cfg, seed, workers = settings.finetune, settings.seed, settings.finetune_workers
     scaling = prepared.spec.profile.input_scaling
     val_images = np.stack([preprocess(img, prepared.image_size, scaling) for img in load_images(prepared, split.val)])
     y_val = labels[split.val]
-    workers = int(cfg.finetune.get("workers", 1) or 1)
     if workers > 1:
         job = DataParallelJob(prepared.spec, spec, [str(prepared.index.samples[i].path) for i in split.train],
                               labels[split.train], y_val, ft_cfg, prepared.image_size, scaling, seed, step_offset)
-        job_dir = runs_dir(cfg.runs_dir) / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        job_dir = settings.runs / "data_parallel" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         result = finetune_data_parallel(net, job, val_images, workers, job_dir, record)
     else:
         result = finetune(net, TrainVal(load_images(prepared, split.train), labels[split.train], val_images, y_val),
@@ -213,7 +219,7 @@ def split_card(result: TrainResult, split: Split, test: dict) -> dict:
     return card | ({"test": test} if test else {})
 
 
-def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: TrainResult, pred: np.ndarray,
+def log_final(tracker: Tracker, settings: RunSettings, prepared: Prepared, result: TrainResult, pred: np.ndarray,
               y_val: np.ndarray, out_dir: Path, plots: bool = True) -> None:
     classes = prepared.index.classes
     ci = wilson(round(result.val_acc * len(y_val)), len(y_val))
@@ -225,7 +231,7 @@ def log_final(tracker: Tracker, cfg: DictConfig, prepared: Prepared, result: Tra
     tracker.log_metrics(final, step=result.history[-1].step if result.history else 0, flush=True)
     tracker.set_tags({"hpo.best_stage": result.best_stage})
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    (out_dir / "config.yaml").write_text(settings.config_yaml, encoding="utf-8")
     labels = class_labels(classes)
     (out_dir / "per_class.json").write_text(json.dumps(
         {"per_class": {labels[k]: v for k, v in result.per_class.items()}, "per_category": result.per_category,

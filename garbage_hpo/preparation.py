@@ -8,14 +8,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from omegaconf import DictConfig
 
 from garbage_hpo.data.dataset import DatasetError, DatasetIndex, Split, index_dataset, split_dataset
 from garbage_hpo.data.images import read_rgb
 from garbage_hpo.data.resolve import resolve_root
 from garbage_hpo.features import FeatureSet, cached_features
 from garbage_hpo.models.factory import BackboneSpec, resolve_backbone_spec
-from garbage_hpo.paths import runs_dir
+from garbage_hpo.settings import RunSettings
 from garbage_hpo.tracking import git_commit
 
 log = logging.getLogger(__name__)
@@ -38,16 +37,14 @@ class Prepared:
         return np.array([s.label for s in self.index.samples], np.int32)
 
 
-def prepare(cfg: DictConfig) -> Prepared:
+def prepare(settings: RunSettings) -> Prepared:
     start = time.perf_counter()
-    runs = runs_dir(cfg.runs_dir)
-    index, spec = dataset_and_spec(cfg)
+    data = settings.data
+    index, spec = dataset_and_spec(settings)
     root = index.root
-    image_size = int(cfg.data.image_size or spec.profile.native_size)
-    if image_size < 32:
-        raise ValueError(f"data.image_size={image_size}: the network needs at least 32 px")
-    features = cached_features(index, spec, image_size, runs / "cache" / "features", int(cfg.data.batch_size),
-                               str(cfg.data.feature_engine))
+    image_size = data.image_size or spec.profile.native_size
+    features = cached_features(index, spec, image_size, settings.runs / "cache" / "features", data.batch_size,
+                               data.feature_engine)
     if features.failed:
         keep = np.array([i not in features.failed for i in range(len(index.samples))])
         index = index.without(features.failed)
@@ -64,7 +61,7 @@ def prepare(cfg: DictConfig) -> Prepared:
     if leaks:
         log.warning("data: %d photos of %s/val are exact copies of train photos; the test accuracy is inflated "
                     "(python -m garbage_hpo.data check data.root=%s lists them)", leaks, root, root)
-    split = split_dataset(index, float(cfg.data.val_fraction), int(cfg.data.split_seed))
+    split = split_dataset(index, data.val_fraction, data.split_seed)
     log.info("data: %s%s, %d classes, %d train / %d val images%s, %d skipped", root,
              " (DEMO)" if index.is_demo else "", index.num_classes, len(split.train), len(split.val),
              f" (+ {len(split.test)} test photos in val/, scored once at the end)" if len(split.test) else "",
@@ -83,13 +80,12 @@ def warn_single_photo_classes(index: DatasetIndex) -> None:
                     "validated (per-class accuracy: none), and k-fold CV refuses them", single)
 
 
-def dataset_and_spec(cfg: DictConfig) -> tuple[DatasetIndex, BackboneSpec]:
-    """The indexed photos (real, or the generated demo set) and the backbone the config asks for."""
-    runs = runs_dir(cfg.runs_dir)
-    root, is_demo = resolve_root(cfg.data.root, runs / "demo_data", cfg.data.demo.per_class, cfg.data.demo.size)
+def dataset_and_spec(settings: RunSettings) -> tuple[DatasetIndex, BackboneSpec]:
+    """The indexed photos (real, or the generated demo set) and the backbone the settings ask for."""
+    data, model = settings.data, settings.model
+    root, is_demo = resolve_root(data.root, settings.runs / "demo_data", data.demo_per_class, data.demo_size)
     index = index_dataset(root, is_demo=is_demo)
-    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
-                                 str(cfg.model.name))
+    spec = resolve_backbone_spec(model.width, model.pretrained, model.profile, model.name)
     return index, spec
 
 
@@ -97,7 +93,7 @@ def load_images(prepared: Prepared, positions: np.ndarray) -> list[np.ndarray]:
     return [read_rgb(prepared.index.samples[i].path) for i in positions]
 
 
-def run_tags(cfg: DictConfig, prepared: Prepared) -> dict[str, str]:
+def run_tags(prepared: Prepared) -> dict[str, str]:
     return {
         "hpo.git_commit": git_commit(),
         "hpo.data_root": str(prepared.index.root),

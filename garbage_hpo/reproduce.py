@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, open_dict
+from omegaconf import OmegaConf, open_dict
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.model_card import read_card, update_card
@@ -127,29 +127,28 @@ class Retrained:
     test: dict
 
 
-def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
+def retrain(settings, prepared, tracker, best) -> Retrained:
     """The trial's value measured again (CV or one split), then the model to ship: refit on every training
     photo for refit_epochs (head-only configs), else the one-split model (fine-tuning is not refit)."""
     from garbage_hpo.pipeline import train
     from garbage_hpo.predictor import Predictor
     from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
-    from garbage_hpo.settings import cv_folds_setting
     from garbage_hpo.stats import wilson
 
     where = {"trial": best.number, "study": best.study_name}
-    if cv_folds_setting(cfg) > 1:
-        cv = run_cv(cfg, prepared, tracker)
+    if settings.cv_folds > 1:
+        cv = run_cv(settings, prepared, tracker)
         s = cv.summary
-        fitted = refit(cfg, prepared, cv.refit_epochs, selection_record(cv, best.number, best.study_name),
-                       default_out_dir(cfg, tracker))
+        fitted = refit(settings, prepared, cv.refit_epochs, selection_record(cv, best.number, best.study_name),
+                       default_out_dir(settings, tracker))
         return Retrained(s.mean, s.std, s.ci95.as_list(), cv.n, s.k, cv.refit_epochs, fitted.net, fitted.checkpoint,
                          fitted.train_images, fitted.test)
-    result = train(cfg, prepared, tracker, save_checkpoint=int(cfg.finetune.epochs) > 0)
+    result = train(settings, prepared, tracker, save_checkpoint=settings.finetuning)
     n = len(prepared.split.val)
     ci = wilson(round(result.val_acc * n), n).as_list()
-    if int(cfg.finetune.epochs) == 0:
+    if not settings.finetuning:
         selection = {"cv_folds": 1, "val_acc": result.val_acc, "n": n, "ci95": ci} | where
-        fitted = refit(cfg, prepared, result.best_epoch, selection, default_out_dir(cfg, tracker))
+        fitted = refit(settings, prepared, result.best_epoch, selection, default_out_dir(settings, tracker))
         return Retrained(result.val_acc, 0.0, ci, n, 1, result.best_epoch, fitted.net, fitted.checkpoint,
                          fitted.train_images, fitted.test)
     assert result.checkpoint is not None
@@ -161,13 +160,18 @@ def retrain(cfg: DictConfig, prepared, tracker, best) -> Retrained:
 def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, str]) -> tuple[list, list] | None:
     """The top-k cross-validated head-only trials of the best trial's study and their configs (None: k < 2, or
     fewer than two qualify)."""
-    from garbage_hpo.selection.ensemble import member_configs
+    from garbage_hpo.selection.ensemble import choose_members
+    from garbage_hpo.settings import read_settings
     from garbage_hpo.sweep.best import top_trials
 
-    return member_configs(top_trials(storage, best.study_name, None), client, overrides, k) if k > 1 else None
+    if k < 2:
+        return None
+    ranked = top_trials(storage, best.study_name, None)
+    candidates = ((t, read_settings(recorded_config(client, t.run_id, dict(overrides)))) for t in ranked)
+    return choose_members(ranked, candidates, k)
 
 
-def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, tracker, cfg: DictConfig
+def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, tracker, settings
                   ) -> tuple[Retrained, dict | None]:
     """The chosen trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
     mean is higher. Either way the model card records both figures."""
@@ -191,7 +195,7 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
         return model, record
     selection = read_card(card_path)["selection"] | {"ensemble": record}
     net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, selection,
-                                                   default_out_dir(cfg, tracker) / "ensemble")
+                                                   default_out_dir(settings, tracker) / "ensemble")
     return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
 
 
@@ -221,10 +225,8 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
 
 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
-    from garbage_hpo.paths import runs_dir
     from garbage_hpo.preparation import prepare, run_tags
-    from garbage_hpo.selection.ensemble import ensemble_size
-    from garbage_hpo.settings import validate_config
+    from garbage_hpo.settings import ensemble_setting, read_settings
     from garbage_hpo.tracking import Tracker
 
     tolerance = float(overrides.pop("tolerance", 0.5))
@@ -235,11 +237,14 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     cfg = recorded_config(client, best.run_id, overrides)
     with open_dict(cfg):
         cfg.tracking.uri = uri
+    settings = read_settings(cfg)
+    # a config recorded before sweep.ensemble existed asks for no ensemble
+    k = ensemble_setting(requested_ensemble, "ensemble") if requested_ensemble is not None else \
+        ensemble_setting(OmegaConf.select(cfg, "sweep.ensemble", default=1))
     configure_runtime()
-    validate_config(cfg)
-    prepared = prepare(cfg)
+    prepared = prepare(settings)
     experiment = client.get_experiment(original.info.experiment_id).name
-    tracker = Tracker(uri, experiment, runs_dir() / "mlartifacts",
+    tracker = Tracker(uri, experiment, settings.runs / "mlartifacts",
                       run_name=f"reproduce-{best.study_name}-trial-{best.number}",
                       tags={"hpo.role": "reproduction", "hpo.reproduction_of": best.run_id,
                             "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number)},
@@ -247,12 +252,12 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
                       parent_run_id=original.data.tags.get("mlflow.parentRunId"))
     status = "FAILED"
     try:
-        notes = warn_if_inputs_changed(original.data.tags, run_tags(cfg, prepared))
-        model = retrain(cfg, prepared, tracker, best)
+        notes = warn_if_inputs_changed(original.data.tags, run_tags(prepared))
+        model = retrain(settings, prepared, tracker, best)
         ensemble = None
-        if ensemble_size(requested_ensemble, cfg) > 1:
-            chosen = ensemble_members(ensemble_size(requested_ensemble, cfg), storage, best, client, overrides)
-            model, ensemble = with_ensemble(model, chosen, prepared, tracker, cfg)
+        if k > 1:
+            chosen = ensemble_members(k, storage, best, client, overrides)
+            model, ensemble = with_ensemble(model, chosen, prepared, tracker, settings)
         mindir, agreement, max_diff, checked = export_and_check(model, prepared, tracker)
         report = Reproduction(
             best.study_name, best.number, best.run_id, tracker.run_id, best.value, model.value,

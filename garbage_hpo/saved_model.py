@@ -7,16 +7,15 @@ from pathlib import Path
 
 import mindspore as ms
 from mindspore import nn
-from omegaconf import DictConfig
 
 from garbage_hpo.files import check_room, writing
 from garbage_hpo.model_card import write_card
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.preparation import Prepared
-from garbage_hpo.taps import feature_sources
+from garbage_hpo.settings import RunSettings
 
 
-def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
+def model_card(settings: RunSettings, prepared: Prepared, spec: HeadSpec) -> dict:
     """What a predictor needs besides the weights: classes, preprocessing, input size, architecture."""
     return {
         "architecture": prepared.spec.arch,
@@ -29,13 +28,13 @@ def model_card(cfg: DictConfig, prepared: Prepared, spec: HeadSpec) -> dict:
             {"index": c.index, "folder": c.folder, "english": c.english, "chinese": c.chinese, "category": c.category}
             for c in prepared.index.classes
         ],
-        "features": feature_sources(cfg).card(),
+        "features": settings.sources.card(),
         "weights_source": prepared.spec.weights_source,
-        "seed": int(cfg.seed),
+        "seed": settings.seed,
     }
 
 
-def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared, spec: HeadSpec,
+def save_model(net: nn.Cell, out_dir: Path, settings: RunSettings, prepared: Prepared, spec: HeadSpec,
                extra: dict | None = None) -> Path:
     """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
     path, card_path = out_dir / "model.ckpt", out_dir / "model.json"
@@ -44,6 +43,6 @@ def save_model(net: nn.Cell, out_dir: Path, cfg: DictConfig, prepared: Prepared,
     check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (1 << 20))
     with writing(out_dir / "model.tmp", path):  # MindSpore writes model.tmp, then renames it
         ms.save_checkpoint(net, str(path))
-        write_card(card_path, model_card(cfg, prepared, spec) | (extra or {}), [path])
+        write_card(card_path, model_card(settings, prepared, spec) | (extra or {}), [path])
     return path
 

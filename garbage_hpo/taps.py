@@ -11,55 +11,35 @@ deviation (each fold's own in cross-validation); the statistics are folded into 
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import DictConfig
 
 from garbage_hpo.features import FeatureSet, cached_features
-from garbage_hpo.models.factory import num_blocks
-from garbage_hpo.models.feature_sources import (
-    NORMALIZATIONS,
-    TTA_MODES,
-    FeatureSources,
-    block_slices,
-    parse_taps,
-)
-from garbage_hpo.paths import runs_dir
+from garbage_hpo.models.feature_sources import block_slices
 from garbage_hpo.preparation import Prepared
+from garbage_hpo.settings import RunSettings
 
 
-def feature_sources(cfg: DictConfig) -> FeatureSources:
-    node = cfg.get("features") or {}
-    blocks = num_blocks(str(cfg.model.name))
-    normalize = str(node.get("normalize", "none"))
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"features.normalize={normalize!r}: choose one of {NORMALIZATIONS}")
-    tta = str(node.get("tta", "none"))
-    if tta not in TTA_MODES:
-        raise ValueError(f"features.tta={tta!r}: choose one of {TTA_MODES}")
-    return FeatureSources(parse_taps(node.get("taps", "-1"), blocks), normalize, blocks, tta)
-
-
-def more_features(cfg: DictConfig, prepared: Prepared, all_blocks: bool, flip: bool) -> FeatureSet:
+def more_features(settings: RunSettings, prepared: Prepared, all_blocks: bool, flip: bool) -> FeatureSet:
     """Every block's pooled outputs and/or those of the mirrored photos (computed once, then cached on disk)."""
     name = "-".join(n for n, on in (("blocks", all_blocks), ("flip", flip)) if on)
     if name not in prepared.more_features:
 
         prepared.more_features[name] = cached_features(
-            prepared.index, prepared.spec, prepared.image_size, runs_dir(cfg.runs_dir) / "cache" / "features",
-            int(cfg.data.batch_size), str(cfg.data.feature_engine), all_blocks=all_blocks, flip=flip)
+            prepared.index, prepared.spec, prepared.image_size, settings.runs / "cache" / "features",
+            settings.data.batch_size, settings.data.feature_engine, all_blocks=all_blocks, flip=flip)
     return prepared.more_features[name]
 
 
-def head_inputs(cfg: DictConfig, prepared: Prepared, reduction: str | None = None, flip: bool = False
+def head_inputs(settings: RunSettings, prepared: Prepared, reduction: str | None = None, flip: bool = False
                 ) -> np.ndarray:
     """The unscaled head input of every prepared photo: the configured taps, pooled by `head.reduction`;
     `flip`: of the mirrored photos."""
-    sources = feature_sources(cfg)
-    reduction = reduction or str(cfg.head.reduction)
+    sources = settings.sources
+    reduction = reduction or settings.head.reduction
     if sources.last_only:
         if not flip:
             return prepared.features.pooled(reduction)
-        return more_features(cfg, prepared, all_blocks=False, flip=True).pooled(reduction)
-    blocks = more_features(cfg, prepared, all_blocks=True, flip=flip)
+        return more_features(settings, prepared, all_blocks=False, flip=True).pooled(reduction)
+    blocks = more_features(settings, prepared, all_blocks=True, flip=flip)
     pooled = blocks.pooled(reduction)
     parts = block_slices(blocks.channels)
     return np.ascontiguousarray(np.concatenate([pooled[:, parts[t]] for t in sources.taps], axis=1))

@@ -257,6 +257,13 @@ class Tracker:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, Any] | None = None) -> None:
+        """A run's last records in one go: its tags, its final metrics, then its end state."""
+        if tags:
+            self.set_tags(tags)
+        self.log_metrics(metrics, flush=True)
+        self.end(status)
+
     @_timed
     def end(self, status: str = "FINISHED") -> None:
         if self.finished:

@@ -20,10 +20,10 @@ from omegaconf import DictConfig
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, stop_at_once
 from garbage_hpo.config_check import check_command_line
-from garbage_hpo.paths import runs_dir
 from garbage_hpo.pipeline import TrainResult, train
 from garbage_hpo.preparation import Prepared, prepare
-from garbage_hpo.settings import cv_folds_setting, validate_config
+from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
+from garbage_hpo.settings import RunSettings, read_settings
 from garbage_hpo.stats import describe_split
 from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
@@ -35,21 +35,21 @@ log = logging.getLogger("garbage_hpo.train")
 def main(cfg: DictConfig) -> float:
     with friendly_errors():
         check_command_line(cfg)
-        runs = runs_dir(cfg.runs_dir)
+        settings = read_settings(cfg)
+        runs = settings.runs
         uri = cfg.tracking.uri or default_tracking_uri(runs)
         check_tracking_store(str(uri))  # seconds, before any data work; not minutes of retries after it
         configure_runtime()
         stop_at_once("train")
-        validate_config(cfg)
-        prepared = prepare(cfg)
+        prepared = prepare(settings)
         tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
         status = "FAILED"
         try:
-            if cv_folds_setting(cfg) > 1:
-                value = train_cross_validated(cfg, prepared, tracker)
+            if settings.cv_folds > 1:
+                value = train_cross_validated(settings, prepared, tracker)
             else:
-                value = train_one_split(cfg, prepared, tracker)
+                value = train_one_split(settings, prepared, tracker)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -68,8 +68,8 @@ def test_line(test: dict) -> str:
             f"{describe_split(test['test_acc'], int(test['test_n']))}")
 
 
-def train_one_split(cfg: DictConfig, prepared: Prepared, tracker: Tracker) -> float:
-    result: TrainResult = train(cfg, prepared, tracker)
+def train_one_split(settings: RunSettings, prepared: Prepared, tracker: Tracker) -> float:
+    result: TrainResult = train(settings, prepared, tracker)
     n = len(prepared.split.val)
     print(f"val_acc={describe_split(result.val_acc, n)} val_top5={result.val_top5:.4f} "
           f"val_loss={result.val_loss:.4f} best={result.best_stage}@{result.best_epoch} "
@@ -79,12 +79,10 @@ def train_one_split(cfg: DictConfig, prepared: Prepared, tracker: Tracker) -> fl
     return result.val_acc
 
 
-def train_cross_validated(cfg: DictConfig, prepared: Prepared, tracker: Tracker) -> float:
+def train_cross_validated(settings: RunSettings, prepared: Prepared, tracker: Tracker) -> float:
     """k-fold CV value, then the refit on every training photo for refit_epochs (the saved model)."""
-    from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
-
-    cv = run_cv(cfg, prepared, tracker)
-    fitted = refit(cfg, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(cfg, tracker))
+    cv = run_cv(settings, prepared, tracker)
+    fitted = refit(settings, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(settings, tracker))
     tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, step=cv.refit_epochs, flush=True)
     for name in ("model.ckpt", "model.json"):
         tracker.log_artifact(fitted.checkpoint.with_name(name), "model")
@@ -92,7 +90,7 @@ def train_cross_validated(cfg: DictConfig, prepared: Prepared, tracker: Tracker)
           f"cv_s={cv.seconds:.1f}{test_line(fitted.test)}")
     print(f"refit on all {fitted.train_images} training photos for {fitted.epochs} epochs: checkpoint "
           f"{fitted.checkpoint}")
-    return cv.val_acc
+    return cv.summary.mean
 
 
 if __name__ == "__main__":

@@ -108,6 +108,13 @@ def compose(*overrides: str):
         return hydra_compose(config_name="train", overrides=list(overrides))
 
 
+def settings_of(*overrides: str):
+    """The training settings of `python -m garbage_hpo.train` with these overrides, read as an entry point does."""
+    from garbage_hpo.settings import read_settings
+
+    return read_settings(compose(*overrides))
+
+
 def spawn(args: list[str], log: Path) -> subprocess.Popen:
     """Start a process with stdout and stderr going to `log` (the child keeps its own copy of the file)."""
     with open(log, "w", encoding="utf-8") as out:

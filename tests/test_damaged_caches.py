@@ -15,7 +15,7 @@ from garbage_hpo.selection.folds import Fold
 from garbage_hpo.selection.probe import cached_probe
 from garbage_hpo.training import cut_cache
 from garbage_hpo.training.cut_cache import CutCache, CutCacheSpec
-from tests.conftest import compose
+from tests.conftest import settings_of
 
 
 def zero_after_header(path: Path, header: int = 128) -> None:
@@ -37,7 +37,7 @@ def aside(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("damage", [zero_after_header, truncate])
 def test_a_damaged_cut_cache_is_moved_aside_and_rebuilt_not_trained_on(runs, tiny_demo, tmp_path, damage, caplog):
-    prepared = prepare(compose(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}"))
+    prepared = prepare(settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}"))
     samples = prepared.index.samples[:5]
     spec = CutCacheSpec(cut=16, image_size=64, views=2, seed=1, augment=True, dtype="float32",
                         engine="onnxruntime", batch_size=4)
@@ -54,7 +54,7 @@ def test_a_damaged_cut_cache_is_moved_aside_and_rebuilt_not_trained_on(runs, tin
 
 
 def test_a_cut_cache_larger_than_the_free_disk_is_refused_before_writing(runs, tiny_demo, tmp_path):
-    prepared = prepare(compose(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}"))
+    prepared = prepare(settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}"))
     spec = CutCacheSpec(cut=16, image_size=64, views=100_000_000, seed=1, augment=True, dtype="float16",
                         engine="onnxruntime", batch_size=4)
     with pytest.raises(NoSpaceError, match=r"finetune.cached_views: the cache it asks for needs more room than the "
@@ -65,7 +65,7 @@ def test_a_cut_cache_larger_than_the_free_disk_is_refused_before_writing(runs, t
 
 @pytest.mark.parametrize("damage", [zero_after_header, truncate])
 def test_a_damaged_feature_cache_is_named_moved_aside_and_rebuilt(runs, tiny_demo, damage, caplog):
-    cfg = compose(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
     first = prepare(cfg).features
     (cached,) = (runs / "cache" / "features").glob("*.npz")
     damage(cached)

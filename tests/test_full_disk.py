@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import compose, run_cli
+from tests.conftest import run_cli, settings_of
 
 
 @pytest.fixture
@@ -63,11 +63,10 @@ def test_a_checkpoint_that_does_not_fit_is_refused_and_nothing_half_written_is_l
     from garbage_hpo.models.mobilenetv2 import MobileNetV2
     from garbage_hpo.preparation import prepare
     from garbage_hpo.saved_model import save_model
-    from garbage_hpo.settings import head_spec
 
-    cfg = compose(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
     prepared = prepare(cfg)
-    spec = head_spec(cfg, prepared.index.num_classes, 1280)
+    spec = cfg.head.spec(prepared.index.num_classes, 1280)
     net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
     with pytest.raises(NoSpaceError, match=f"no space left on {small_disk} while writing {small_disk}/model.ckpt"):
         save_model(net, small_disk, cfg, prepared, spec)

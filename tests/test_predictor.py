@@ -10,7 +10,7 @@ from garbage_hpo.data.images import read_rgb
 from garbage_hpo.pipeline import train
 from garbage_hpo.predictor import Predictor
 from garbage_hpo.preparation import prepare
-from tests.conftest import compose
+from tests.conftest import settings_of
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def trained_model(tmp_path_factory, tiny_demo, weights_dir):
 
     runs = tmp_path_factory.mktemp("predictor_runs")
     os.environ["GARBAGE_HPO_WEIGHTS"] = str(weights_dir)
-    cfg = compose(f"data.root={tiny_demo}", "data.image_size=96", "train.epochs=4", "train.batch_size=16",
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=96", "train.epochs=4", "train.batch_size=16",
                   f"runs_dir={runs}")
     prepared = prepare(cfg)
     result = train(cfg, prepared)

@@ -23,7 +23,7 @@ from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
-from tests.conftest import compose, run_cli
+from tests.conftest import run_cli, settings_of
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
 
@@ -103,7 +103,7 @@ def test_tapped_standardized_model_predicts_from_images_what_the_head_computed(r
     from garbage_hpo.preparation import prepare
     from garbage_hpo.taps import head_inputs
 
-    cfg = compose(f"data.root={tiny_demo}", "features.taps=[3,13,-1]", "features.normalize=standardize",
+    cfg = settings_of(f"data.root={tiny_demo}", "features.taps=[3,13,-1]", "features.normalize=standardize",
                   f"runs_dir={runs}", *TINY)
     prepared = prepare(cfg)
     result = train(cfg, prepared, tracker=None, plots=False)
@@ -144,10 +144,10 @@ def test_tta_is_measured_in_cv_deterministic_and_exported_with_the_model(runs, t
 
     common = (f"data.root={tiny_demo}", "sweep.cv_folds=3", "features.taps=[13,-1]", "features.normalize=standardize",
               f"runs_dir={runs}", *TINY)
-    cfg = compose(*common, "features.tta=flip")
+    cfg = settings_of(*common, "features.tta=flip")
     prepared = prepare(cfg)
     first, second = run_cv(cfg, prepared), run_cv(cfg, prepared)
-    plain = run_cv(compose(*common), prepared)
+    plain = run_cv(settings_of(*common), prepared)
     assert first.curves.tolist() == second.curves.tolist()
     assert first.losses.tolist() != plain.losses.tolist()  # the mirrored view changes the scores
     fitted = refit(cfg, prepared, first.refit_epochs, {}, tmp_path / "model")

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from garbage_hpo.pipeline import train
 from garbage_hpo.preparation import prepare
-from tests.conftest import compose, run_cli
+from tests.conftest import compose, run_cli, settings_of
 
 TINY = ("data.image_size=64", "train.epochs=3", "train.batch_size=16")
 
@@ -161,7 +161,7 @@ def test_unreadable_photos_are_skipped_counted_and_the_run_goes_on(runs, tiny_de
     good = next((data / "train" / "00_00").iterdir())
     (data / "train" / "00_00" / "broken.jpg").write_bytes(good.read_bytes()[:300])
     (data / "train" / "00_01" / "empty.jpg").write_bytes(b"")
-    cfg = compose(f"data.root={data}", *TINY, f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={data}", *TINY, f"runs_dir={runs}")
     prepared = prepare(cfg)
     assert sorted(p.name for p, _ in prepared.index.skipped) == ["broken.jpg", "empty.jpg"]
     assert len(prepared.index.samples) == 26 * 6
@@ -170,7 +170,7 @@ def test_unreadable_photos_are_skipped_counted_and_the_run_goes_on(runs, tiny_de
 
 
 def test_finetune_stage_continues_from_the_head_and_reports_per_epoch(runs, tiny_demo):
-    cfg = compose(f"data.root={tiny_demo}", "data.image_size=64", "train.epochs=2", "train.batch_size=16",
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=64", "train.epochs=2", "train.batch_size=16",
                   "finetune.epochs=2", "finetune.batch_size=8", "finetune.unfreeze=3", f"runs_dir={runs}")
     prepared = prepare(cfg)
     seen = []

@@ -79,13 +79,13 @@ def say(name: str, value: float | int | str | None, unit: str = "", note: str = 
 
 
 # -- sections ------------------------------------------------------------------------------------------------
-def bench_extract(cfg, n_images: int) -> Figures:
+def bench_extract(settings, n_images: int) -> Figures:
     from garbage_hpo.data.images import preprocess, read_rgb
     from garbage_hpo.feature_engines import PooledFeatures, export_onnx, onnxruntime_session, resolve_engine
     from garbage_hpo.models.factory import build_backbone
     from garbage_hpo.preparation import dataset_and_spec
 
-    index, spec = dataset_and_spec(cfg)
+    index, spec = dataset_and_spec(settings)
     size = 224
     paths = [s.path for s in index.samples][:: max(1, len(index.samples) // n_images)][:n_images]
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def bench_extract(cfg, n_images: int) -> Figures:
         torch_net = TorchPooledFeatures(backbone)
     except ImportError:
         say("PyTorch eager", "skipped", "", "torch not installed: pip install torch==2.13.0")
-    out["feature_engine"] = ours = resolve_engine(str(cfg.data.feature_engine))
+    out["feature_engine"] = ours = resolve_engine(settings.data.feature_engine)
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     try:
         for batch in (1, 16, 32, 64):
@@ -166,21 +166,20 @@ def matmul_gflops() -> float:
     return 2 * 2048**3 / seconds / 1e9
 
 
-def bench_head(cfg) -> Figures:
+def bench_head(settings) -> Figures:
     from garbage_hpo.preparation import prepare
-    from garbage_hpo.settings import head_spec, stage_configs
     from garbage_hpo.training.head_stage import train_head
 
-    prepared = prepare(cfg)
-    head_cfg, _ = stage_configs(cfg)
+    prepared = prepare(settings)
+    head_cfg = settings.train
     labels, split = prepared.labels, prepared.split
-    pooled = prepared.features.pooled(str(cfg.head.reduction))
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    pooled = prepared.features.pooled(settings.head.reduction)
+    spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     times = []
     for _ in range(3):
         start = time.perf_counter()
         train_head(spec, TrainVal(pooled[split.train], labels[split.train], pooled[split.val], labels[split.val]),
-                   head_cfg, StageRun(int(cfg.seed)))
+                   head_cfg, StageRun(settings.seed))
         times.append(time.perf_counter() - start)
     out: Figures = {"head_trial_first_s": times[0], "head_trial_s": float(np.median(times[1:])),
                     "head_epochs": head_cfg.epochs, "n_train": len(split.train), "n_val": len(split.val)}
@@ -190,7 +189,7 @@ def bench_head(cfg) -> Figures:
     return out
 
 
-def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
+def bench_sweep(settings, overrides: dict[str, str], trials: int) -> Figures:
     """A warm-cache head sweep in its own process. Its overhead is what the sweep's in-process counters
     (sweep/timing.py, logged on its parent run) attribute to Optuna, MLflow, config composition and the rest
     outside training: comparing two processes' wall times measured the machine's load more than the sweep."""
@@ -198,7 +197,7 @@ def bench_sweep(cfg, overrides: dict[str, str], trials: int) -> Figures:
 
     from garbage_hpo.paths import default_weights_path
 
-    runs = Path(str(cfg.runs_dir)).absolute()
+    runs = settings.runs.absolute()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         sweep_runs = Path(tmp) / "runs"
         (sweep_runs / "cache").mkdir(parents=True)
@@ -251,7 +250,7 @@ def _child(args: list[str], env: dict[str, str], log_path: Path) -> str:
     return text
 
 
-def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
+def bench_finetune(settings_for: Callable[[list[str]], object], base) -> Figures:
     """One fine-tune epoch at 160 px on images and on the cut-point cache, for the last 2 and 4 blocks. The
     cache is built in a temporary folder (so its build is measured); cached epochs after the first (which
     compiles) are timed."""
@@ -262,7 +261,7 @@ def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
     from garbage_hpo.training import cut_cache
 
     out: Figures = {}
-    runs = Path(str(base.runs_dir)).absolute()
+    runs = base.runs.absolute()
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
         (Path(tmp) / "cache").mkdir()
         (runs / "cache" / "features").mkdir(parents=True, exist_ok=True)  # features: shared, kept
@@ -270,13 +269,14 @@ def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
         common = ["data.image_size=160", "finetune=last_blocks", "train.epochs=1", f"runs_dir={tmp}"]
         for blocks in (2, 4):
             at = [*common, f"finetune.unfreeze={blocks}"]
-            cfg = cfg_for([*at, "finetune.epochs=1", "finetune.cached_views=0"])
-            prepared = prepare(cfg)
-            uncached = [r.seconds for r in train(cfg, prepared, save_checkpoint=False).history
+            settings = settings_for([*at, "finetune.epochs=1", "finetune.cached_views=0"])
+            prepared = prepare(settings)
+            uncached = [r.seconds for r in train(settings, prepared, save_checkpoint=False).history
                         if r.stage == "finetune"][0]
             built = cut_cache.COUNTERS["build_seconds"]
-            cfg = cfg_for([*at, "finetune.epochs=3"])
-            epochs = [r.seconds for r in train(cfg, prepared, save_checkpoint=False).history if r.stage == "finetune"]
+            settings = settings_for([*at, "finetune.epochs=3"])
+            history = train(settings, prepared, save_checkpoint=False).history
+            epochs = [r.seconds for r in history if r.stage == "finetune"]
             cached = float(np.median(epochs[1:]))
             out |= {f"finetune_uncached_epoch_u{blocks}_s": uncached, f"finetune_cached_epoch_u{blocks}_s": cached,
                     f"finetune_cache_build_u{blocks}_s": cut_cache.COUNTERS["build_seconds"] - built,
@@ -286,7 +286,7 @@ def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
             say(f"fine-tune epoch @160, last {blocks} blocks, on the cache", cached, "s",
                 f"median of epochs 2-3; first epoch {epochs[0]:.1f} s (compiles)")
             say("  cache build", out[f"finetune_cache_build_u{blocks}_s"], "s",
-                f"{cfg.finetune.cached_views} views + center of every train/ photo")
+                f"{settings.finetune.cached_views} views + center of every train/ photo")
     out["finetune_uncached_epoch_s"] = max(v for k, v in out.items() if k.startswith("finetune_uncached"))
     out["finetune_cached_epoch_s"] = max(v for k, v in out.items() if k.startswith("finetune_cached"))
     out["finetune_cache_build_s"] = max(v for k, v in out.items() if k.startswith("finetune_cache_build"))
@@ -297,7 +297,7 @@ def bench_finetune(cfg_for: Callable[[list[str]], object], base) -> Figures:
     return out
 
 
-def bench_latency(cfg) -> Figures:
+def bench_latency(settings) -> Figures:
     import mindspore as ms
 
     from garbage_hpo.export import export_mindir, load_mindir
@@ -305,8 +305,8 @@ def bench_latency(cfg) -> Figures:
     from garbage_hpo.models.head import Head, HeadSpec
     from garbage_hpo.models.mobilenetv2 import MobileNetV2
 
-    spec = resolve_backbone_spec(float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
-                                 str(cfg.model.name))
+    model = settings.model
+    spec = resolve_backbone_spec(model.width, model.pretrained, model.profile, model.name)
     out: Figures = {}
     for size in sorted({spec.profile.native_size, 224}):
         backbone = build_backbone(spec)
@@ -322,7 +322,7 @@ def bench_latency(cfg) -> Figures:
     return out
 
 
-def bench_startup(cfg, overrides: dict[str, str], repeats: int = 3) -> Figures:
+def bench_startup(settings, overrides: dict[str, str], repeats: int = 3) -> Figures:
     """What a user waits for: a whole `python -m garbage_hpo.train` with the features already cached (median
     of `repeats` runs after one that fills the cache), and the part of it spent importing the command. The
     runs go to a temporary store (the project's feature cache is shared, read-mostly)."""
@@ -332,7 +332,7 @@ def bench_startup(cfg, overrides: dict[str, str], repeats: int = 3) -> Figures:
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         runs = Path(tmp) / "runs"
         (runs / "cache").mkdir(parents=True)
-        features = Path(str(cfg.runs_dir)).absolute() / "cache" / "features"
+        features = settings.runs.absolute() / "cache" / "features"
         if features.is_dir():
             os.symlink(features, runs / "cache" / "features")
         env = os.environ | {"GARBAGE_HPO_RUNS": str(runs), "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
@@ -383,22 +383,24 @@ def main(argv: list[str] | None = None) -> int:
         stop_at_once("bench")
         from hydra import compose, initialize_config_dir
 
-        def cfg_for(extra_overrides: list[str]):
+        from garbage_hpo.settings import read_settings
+
+        def settings_for(extra_overrides: list[str]):  # read once per benchmarked configuration
             with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT / "conf")):
-                return compose(config_name="train",
-                               overrides=[f"{k}={v}" for k, v in overrides.items()] + extra_overrides)
+                return read_settings(compose(config_name="train",
+                                             overrides=[f"{k}={v}" for k, v in overrides.items()] + extra_overrides))
 
         info = machine()
         print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
         figures: Figures = {}
-        base = cfg_for(["train.epochs=30"])
+        base = settings_for(["train.epochs=30"])
         from garbage_hpo import features
 
         steps = {
             "extract": lambda: bench_extract(base, n_images),
-            "head": lambda: bench_head(cfg_for(["train.epochs=20"])),
+            "head": lambda: bench_head(settings_for(["train.epochs=20"])),
             "sweep": lambda: bench_sweep(base, overrides, trials),
-            "finetune": lambda: bench_finetune(cfg_for, base),
+            "finetune": lambda: bench_finetune(settings_for, base),
             "latency": lambda: bench_latency(base),
             "startup": lambda: bench_startup(base, overrides),
         }

@@ -72,25 +72,28 @@ class CVResult:
     def n(self) -> int:
         return int(sum(self.fold_sizes))
 
-    # the names a single-split TrainResult has, so a sweep objective reads either the same way
     @property
-    def val_acc(self) -> float:
-        return self.summary.mean
-
-    @property
-    def val_top5(self) -> float:
+    def mean_top5(self) -> float:
+        """The fold-mean top-5 accuracy at refit_epochs."""
         return float(self.top5[:, self.refit_epochs - 1].mean())
 
     @property
-    def val_loss(self) -> float:
+    def mean_loss(self) -> float:
+        """The fold-mean validation loss at refit_epochs."""
         return float(self.losses[:, self.refit_epochs - 1].mean())
+
+    def objective_values(self) -> dict[str, float]:
+        return {"val_acc": self.summary.mean, "val_top5": self.mean_top5, "val_loss": self.mean_loss}
+
+    def trial_attrs(self) -> dict[str, float | int | str]:
+        return dict(self.record())
 
     def record(self) -> dict[str, float]:
         """What a trial run logs and an Optuna trial keeps as user attributes."""
         s = self.summary
         out = {"cv_mean": s.mean, "cv_std": s.std, "cv_ci95_low": s.ci95.low, "cv_ci95_high": s.ci95.high,
                "cv_folds": float(s.k), "cv_n": float(self.n), "refit_epochs": float(self.refit_epochs),
-               "cv_top5": self.val_top5, "cv_loss": self.val_loss}
+               "cv_top5": self.mean_top5, "cv_loss": self.mean_loss}
         if self.head_epochs is not None:
             out["refit_finetune_epochs"] = float(self.refit_finetune_epochs)
         return out | {f"fold_acc.{i}": v for i, v in enumerate(self.fold_acc)}

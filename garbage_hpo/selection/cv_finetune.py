@@ -23,34 +23,31 @@ from collections.abc import Callable
 import mindspore as ms
 import numpy as np
 from mindspore import nn
-from omegaconf import DictConfig
 
+from garbage_hpo.cut_point import cut_activations
 from garbage_hpo.data.dataset import positions
-from garbage_hpo.models.factory import build_backbone, num_blocks
+from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
 from garbage_hpo.preparation import Prepared
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
-from garbage_hpo.settings import head_spec, stage_configs
-from garbage_hpo.taps import feature_sources, head_inputs
-from garbage_hpo.training.cached_finetune import (
-    cache_rows,
-    cut_activations,
-    finetune_cached,
-)
+from garbage_hpo.settings import RunSettings
+from garbage_hpo.taps import head_inputs
+from garbage_hpo.training.batches import effective_batch_size
+from garbage_hpo.training.cached_finetune import cache_rows, finetune_cached
 from garbage_hpo.training.cut_cache import CutActivations
 from garbage_hpo.training.finetune_stage import FinetuneConfig
-from garbage_hpo.training.head_stage import StageConfig, effective_batch_size, train_head
+from garbage_hpo.training.head_stage import train_head
 from garbage_hpo.training.loop import EpochCallback, EpochResult, StageRun, TrainVal, restore, snapshot
 
 log = logging.getLogger("garbage_hpo.selection")
 
 
-def fresh_network(prepared: Prepared, spec: HeadSpec, classifier_state: dict[str, np.ndarray], cfg: DictConfig
-                  ) -> nn.Cell:
+def fresh_network(prepared: Prepared, spec: HeadSpec, classifier_state: dict[str, np.ndarray],
+                  settings: RunSettings) -> nn.Cell:
     """The pretrained backbone with a head holding `classifier_state` (a stage-1 result)."""
-    net = build_network(build_backbone(prepared.spec), spec, feature_sources(cfg), None)
+    net = build_network(build_backbone(prepared.spec), spec, settings.sources, None)
     restore(net.head, classifier_state)
     net.set_train(False)
     return net
@@ -61,66 +58,66 @@ def lr_steps_for(ft: FinetuneConfig, folds: list[Fold]) -> int:
     return max(len(f.train) // effective_batch_size(ft.batch_size, len(f.train)) for f in folds) * ft.epochs
 
 
-def train_fold(cfg: DictConfig, prepared: Prepared, fold: Fold, acts: CutActivations, rows: dict[int, int],
-               stages: tuple[StageConfig, FinetuneConfig], lr_steps: int, on_epoch: EpochCallback | None = None
-               ) -> list[EpochResult]:
+def train_fold(settings: RunSettings, prepared: Prepared, fold: Fold, cut: tuple[CutActivations, dict[int, int]],
+               lr_steps: int, on_epoch: EpochCallback | None = None) -> list[EpochResult]:
     """One fold: head for all train.epochs (last kept), then fine-tuning; the validation result of every epoch."""
-    head_cfg, ft_cfg = stages
-    seed = int(cfg.seed)
+    head_cfg, ft_cfg = settings.train, settings.finetune
+    acts, rows = cut
+    seed = settings.seed
     ms.set_seed(seed)  # every fold starts from the initial weights one training from this seed would have
     np.random.seed(seed)
-    pooled, labels = head_inputs(cfg, prepared), prepared.labels
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    pooled, labels = head_inputs(settings, prepared), prepared.labels
+    spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     classifier, head = train_head(spec, TrainVal(pooled[fold.train], labels[fold.train], pooled[fold.val],
                                                  labels[fold.val]), head_cfg,
                                   StageRun(seed, on_epoch=on_epoch, stop_after=head_cfg.epochs))
-    net = fresh_network(prepared, spec, snapshot(classifier), cfg)
+    net = fresh_network(prepared, spec, snapshot(classifier), settings)
     tuned, _ = finetune_cached(net, acts, TrainVal(cache_rows(rows, fold.train), labels[fold.train],
                                                    cache_rows(rows, fold.val), labels[fold.val]), ft_cfg,
                                StageRun(seed, head_cfg.epochs, on_epoch, stop_after=ft_cfg.epochs),
-                               dropout=float(cfg.head.dropout), lr_steps=lr_steps)
+                               dropout=settings.head.dropout, lr_steps=lr_steps)
     return head.history + tuned.history
 
 
-def cross_validate_finetune(cfg: DictConfig, prepared: Prepared, folds: list[Fold],
+def cross_validate_finetune(settings: RunSettings, prepared: Prepared, folds: list[Fold],
                             between_epochs: Callable[[], None] | None = None) -> CVResult:
     """Every fold's curve over the head epochs and then the fine-tuning epochs (see the module docstring).
     `between_epochs()` runs after every epoch of every fold (a sweep's stop check: it may raise)."""
     start = time.perf_counter()
-    stages = stage_configs(cfg)  # validate_config (prepare) has checked the cache applies: check_cv_finetune
-    acts, rows = cut_activations(cfg, prepared, stages[1], num_blocks(str(cfg.model.name)))
-    lr_steps = lr_steps_for(stages[1], folds)
+    cut = cut_activations(settings, prepared)  # read_settings has checked that the cache applies
+    lr_steps = lr_steps_for(settings.finetune, folds)
+    head_epochs = settings.train.epochs
     curves, top5, losses = [], [], []
     for i, fold in enumerate(folds):
-        history = train_fold(cfg, prepared, fold, acts, rows, stages, lr_steps,
+        history = train_fold(settings, prepared, fold, cut, lr_steps,
                              None if between_epochs is None else lambda _result: between_epochs())
         curves.append([r.val.accuracy for r in history])
         top5.append([r.val.top5 for r in history])
         losses.append([r.val.loss for r in history])
         log.info("fold %d/%d: val_acc %.4f after the head, %.4f after fine-tuning (%.0fs so far)", i + 1, len(folds),
-                 curves[-1][stages[0].epochs - 1], curves[-1][-1], time.perf_counter() - start)
+                 curves[-1][head_epochs - 1], curves[-1][-1], time.perf_counter() - start)
     return CVResult(np.array(curves), np.array(top5), np.array(losses), [len(f.val) for f in folds],
-                    time.perf_counter() - start, None, head_epochs=stages[0].epochs)
+                    time.perf_counter() - start, None, head_epochs=head_epochs)
 
 
-def split_refit_epochs(cfg: DictConfig, epochs: int) -> tuple[int, int]:
+def split_refit_epochs(settings: RunSettings, epochs: int) -> tuple[int, int]:
     """(head epochs, fine-tuning epochs) of a global epoch count chosen by cross-validation."""
-    head_epochs = int(cfg.train.epochs)
-    if int(cfg.finetune.epochs) <= 0 or epochs <= head_epochs:
+    head_epochs = settings.train.epochs
+    if not settings.finetuning or epochs <= head_epochs:
         return epochs, 0
     return head_epochs, epochs - head_epochs
 
 
-def refit_finetune(cfg: DictConfig, prepared: Prepared, net: nn.Cell, epochs: int) -> None:
+def refit_finetune(settings: RunSettings, prepared: Prepared, net: nn.Cell, epochs: int) -> None:
     """Fine-tune `net` (its head refit on every training photo) on every training photo's cached views for
     `epochs` epochs of the finetune.epochs schedule; no photo is looked at to choose anything."""
-    head_cfg, ft_cfg = stage_configs(cfg)
-    acts, rows = cut_activations(cfg, prepared, ft_cfg, num_blocks(str(cfg.model.name)))
+    head_cfg, ft_cfg = settings.train, settings.finetune
+    acts, rows = cut_activations(settings, prepared)
     everything = positions(prepared.index, "train")
     start = time.perf_counter()
     finetune_cached(net, acts, TrainVal(cache_rows(rows, everything), prepared.labels[everything],
                                         np.zeros(0, np.int64), np.zeros(0, np.int32)), ft_cfg,
-                    StageRun(int(cfg.seed), head_cfg.epochs, stop_after=epochs), dropout=float(cfg.head.dropout))
+                    StageRun(settings.seed, head_cfg.epochs, stop_after=epochs), dropout=settings.head.dropout)
     net.set_train(False)
     log.info("refit fine-tuning on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
              time.perf_counter() - start)

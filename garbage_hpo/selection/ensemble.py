@@ -11,22 +11,20 @@ Shipping it refits every member on every training photo and joins the heads on o
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from omegaconf import DictConfig
 
 from garbage_hpo.data.dataset import positions
 from garbage_hpo.feature_engines import block_channels
 from garbage_hpo.models.ensemble import EnsembleNet, Member
 from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.preparation import Prepared
-from garbage_hpo.run_config import recorded_config
 from garbage_hpo.saved_model import save_model
 from garbage_hpo.scoring import test_report
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv
-from garbage_hpo.settings import cv_folds_setting
+from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import FoldSummary, summarize_folds
 from garbage_hpo.training.loop import restore
 from garbage_hpo.tta import average_views
@@ -51,7 +49,7 @@ class EnsembleCV:
                 "member_refit_epochs": [m.refit_epochs for m in self.members]}
 
 
-def ensemble_cv(configs: list[DictConfig], prepared: Prepared) -> EnsembleCV:
+def ensemble_cv(configs: list[RunSettings], prepared: Prepared) -> EnsembleCV:
     """Cross-validate every configuration on the same folds and the mean of their probabilities."""
     fingerprints = {str([f.val.tolist() for f in folds_for(c, prepared)]) for c in configs}
     if len(fingerprints) != 1:
@@ -66,7 +64,7 @@ def ensemble_cv(configs: list[DictConfig], prepared: Prepared) -> EnsembleCV:
     return EnsembleCV(results, accs, int(sum(len(f.val) for f in folds)))
 
 
-def refit_ensemble(configs: list[DictConfig], prepared: Prepared, cv: EnsembleCV, selection: dict, out_dir: Path):
+def refit_ensemble(configs: list[RunSettings], prepared: Prepared, cv: EnsembleCV, selection: dict, out_dir: Path):
     """Refit every member on every training photo for its refit epochs; save ONE network holding them all."""
     everything = positions(prepared.index, "train")
     fitted = [refit_member(c, prepared, r.refit_epochs) for c, r in zip(configs, cv.members, strict=True)]
@@ -90,30 +88,17 @@ def refit_ensemble(configs: list[DictConfig], prepared: Prepared, cv: EnsembleCV
     return net, checkpoint, len(everything), test
 
 
-def ensemble_size(requested: str | None, cfg: DictConfig) -> int:
-    """`ensemble=k` from the command line, else the recorded config's `sweep.ensemble` (1: no ensemble)."""
-    raw = requested if requested is not None else (cfg.get("sweep") or {}).get("ensemble", 1)
-    try:
-        k = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"ensemble={raw!r}: the number of top trials to combine (1: none)") from None
-    if k < 1:
-        raise ValueError(f"ensemble={k}: at least 1 (1: the best trial alone)")
-    return k
-
-
-def member_configs(ranked, client, overrides: dict[str, str], k: int) -> tuple[list, list[DictConfig]] | None:
-    """The k best cross-validated head-only trials of `ranked` (best first) and their recorded configs, or None
-    when fewer than two qualify. Fine-tuned trials are passed over: their backbones differ, and the ensemble's
-    heads share one backbone."""
-
-    members, configs = [], []
-    for trial in ranked:
-        cfg = recorded_config(client, trial.run_id, dict(overrides))
-        if int(cfg.finetune.epochs) > 0 or cv_folds_setting(cfg) < 2:
+def choose_members(ranked: list, candidates: Iterable[tuple[object, RunSettings]], k: int
+                   ) -> tuple[list, list[RunSettings]] | None:
+    """The k best cross-validated head-only trials among `candidates` (trial and settings, best first, read on
+    demand), or None when fewer than two qualify. Fine-tuned trials are passed over: their backbones differ, and
+    the ensemble's heads share one backbone."""
+    members, settings = [], []
+    for trial, trial_settings in candidates:
+        if trial_settings.finetuning or trial_settings.cv_folds < 2:
             continue
         members.append(trial)
-        configs.append(cfg)
+        settings.append(trial_settings)
         if len(members) == k:
             break
     passed_over = [t.number for t in ranked[: ranked.index(members[-1]) + 1] if t not in members] if members else []
@@ -122,4 +107,4 @@ def member_configs(ranked, client, overrides: dict[str, str], k: int) -> tuple[l
     if len(members) < 2:
         log.warning("ensemble: fewer than two cross-validated head-only trials; shipping the best trial")
         return None
-    return members, configs
+    return members, settings

@@ -22,9 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.files import move_aside, write_text_atomic
-from garbage_hpo.paths import runs_dir
+from garbage_hpo.preparation import Prepared
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
 from garbage_hpo.selection.run import folds_for
+from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
 from garbage_hpo.taps import head_inputs
 
@@ -103,10 +104,10 @@ def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Pat
     return result
 
 
-def probe_for(cfg, prepared) -> ProbeResult:
+def probe_for(settings: RunSettings, prepared: Prepared) -> ProbeResult:
     """The probe on the config's data, folds and feature taps (mean-pooled, standardized per fold: the same
     inputs a `features.normalize=standardize` head sees)."""
 
-    folds = folds_for(cfg, prepared)
-    x = head_inputs(cfg, prepared, reduction="mean")
-    return cached_probe(x, prepared.labels, folds, runs_dir(cfg.runs_dir) / "cache" / "probe")
+    folds = folds_for(settings, prepared)
+    x = head_inputs(settings, prepared, reduction="mean")
+    return cached_probe(x, prepared.labels, folds, settings.runs / "cache" / "probe")

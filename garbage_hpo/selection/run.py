@@ -15,7 +15,6 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 from mindspore import nn
-from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import positions
 from garbage_hpo.metric_names import CV_CURVE
@@ -23,15 +22,14 @@ from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, standardizer
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.models.tapped import build_network
-from garbage_hpo.paths import runs_dir
 from garbage_hpo.preparation import Prepared, run_tags
 from garbage_hpo.saved_model import save_model
 from garbage_hpo.scoring import test_report, test_scores
 from garbage_hpo.selection.cv import CVResult, FoldCallback, HeadInputs, cross_validate, refit_head
 from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
 from garbage_hpo.selection.folds import Fold, selection_folds
-from garbage_hpo.settings import cv_folds_setting, head_spec, stage_configs
-from garbage_hpo.taps import feature_sources, head_inputs
+from garbage_hpo.settings import RunSettings
+from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.training.loop import restore
 from garbage_hpo.tta import average_views
@@ -39,23 +37,23 @@ from garbage_hpo.tta import average_views
 log = logging.getLogger("garbage_hpo.selection")
 
 
-def folds_for(cfg: DictConfig, prepared: Prepared) -> list[Fold]:
-    return selection_folds(prepared.index, prepared.split, cv_folds_setting(cfg), int(cfg.data.split_seed))
+def folds_for(settings: RunSettings, prepared: Prepared) -> list[Fold]:
+    return selection_folds(prepared.index, prepared.split, settings.cv_folds, settings.data.split_seed)
 
 
-def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
+def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = None,
            on_epoch: FoldCallback | None = None, stop_check: Callable[[], None] | None = None) -> CVResult:
     """The configuration's CV value; logs params, tags, the fold-mean curve (`epoch/cv_mean_acc`),
     `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`. With finetune.epochs > 0 every fold
     also fine-tunes the last blocks on the cut-point cache (cv_finetune.py): not pruned by epoch, but
     `stop_check()` runs after every epoch of every fold (a sweep's Ctrl-C)."""
-    folds = folds_for(cfg, prepared)
+    folds = folds_for(settings, prepared)
     if tracker is not None:
-        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.set_tags(run_tags(cfg, prepared) | {"hpo.selection": f"{len(folds)}-fold CV"})
-        out = default_out_dir(cfg, tracker)
+        tracker.log_params(flatten(settings.config))
+        tracker.set_tags(run_tags(prepared) | {"hpo.selection": f"{len(folds)}-fold CV"})
+        out = default_out_dir(settings, tracker)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+        (out / "config.yaml").write_text(settings.config_yaml, encoding="utf-8")
         tracker.log_artifact(out / "config.yaml")  # what `make reproduce-best` re-trains from
 
     def progress(epoch: int, partial: CVResult) -> None:
@@ -64,11 +62,10 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
         if on_epoch is not None:
             on_epoch(epoch, partial)
 
-    if int(cfg.finetune.epochs) > 0:
-
-        result = cross_validate_finetune(cfg, prepared, folds, stop_check)
+    if settings.finetuning:
+        result = cross_validate_finetune(settings, prepared, folds, stop_check)
     else:
-        result = cross_validate_head(cfg, prepared, folds, progress)
+        result = cross_validate_head(settings, prepared, folds, progress)
     if tracker is not None:
         for epoch, value in enumerate(result.mean_curve, start=1):
             tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
@@ -77,13 +74,13 @@ def run_cv(cfg: DictConfig, prepared: Prepared, tracker: Tracker | None = None,
     return result
 
 
-def cross_validate_head(cfg: DictConfig, prepared: Prepared, folds: list[Fold], progress: FoldCallback) -> CVResult:
-    head_cfg, _ = stage_configs(cfg)
-    pooled = head_inputs(cfg, prepared)
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
-    sources = feature_sources(cfg)
-    flipped = head_inputs(cfg, prepared, flip=True) if sources.tta == "flip" else None
-    return cross_validate(spec, HeadInputs(pooled, prepared.labels, flipped), folds, head_cfg, int(cfg.seed),
+def cross_validate_head(settings: RunSettings, prepared: Prepared, folds: list[Fold], progress: FoldCallback
+                        ) -> CVResult:
+    pooled = head_inputs(settings, prepared)
+    spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
+    sources = settings.sources
+    flipped = head_inputs(settings, prepared, flip=True) if sources.tta == "flip" else None
+    return cross_validate(spec, HeadInputs(pooled, prepared.labels, flipped), folds, settings.train, settings.seed,
                           progress, standardize=sources.normalize == "standardize")
 
 
@@ -104,57 +101,57 @@ class FittedHead:
     sources: FeatureSources
 
 
-def refit_member(cfg: DictConfig, prepared: Prepared, epochs: int) -> FittedHead:
+def refit_member(settings: RunSettings, prepared: Prepared, epochs: int) -> FittedHead:
     """The configuration's head (and input statistics) trained on every usable `train/` photo for `epochs`."""
-    head_cfg, _ = stage_configs(cfg)
-    sources = feature_sources(cfg)
+    sources = settings.sources
     everything = positions(prepared.index, "train")
-    pooled = head_inputs(cfg, prepared)
+    pooled = head_inputs(settings, prepared)
     scaler = standardizer(sources, pooled[everything])
     if scaler is not None:
         pooled = scaler(pooled)
-    spec = head_spec(cfg, prepared.index.num_classes, pooled.shape[1])
+    spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     start = time.perf_counter()
-    classifier = refit_head(spec, pooled, prepared.labels, everything, head_cfg, int(cfg.seed), epochs)
+    classifier = refit_head(spec, pooled, prepared.labels, everything, settings.train, settings.seed, epochs)
     log.info("refit on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
              time.perf_counter() - start)
     return FittedHead(classifier, scaler, spec, sources)
 
 
-def refit(cfg: DictConfig, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
+def refit(settings: RunSettings, prepared: Prepared, epochs: int, selection: dict, out_dir: Path) -> Refit:
     """Train the configuration on every usable `train/` photo for `epochs` (global) epochs, the head's first
     and then, for a fine-tuning configuration, the last blocks' (cv_finetune.py), and save the whole network
     with a model card recording `train_images` and `selection`; score the test set once."""
 
-    head_epochs, tuned_epochs = split_refit_epochs(cfg, epochs)
-    fitted = refit_member(cfg, prepared, head_epochs)
+    head_epochs, tuned_epochs = split_refit_epochs(settings, epochs)
+    fitted = refit_member(settings, prepared, head_epochs)
     net = build_network(build_backbone(prepared.spec), fitted.spec, fitted.sources, fitted.scaler)
     restore(net.head, {name: p.asnumpy() for name, p in fitted.classifier.parameters_and_names()})
     net.set_train(False)
     if tuned_epochs:
-        refit_finetune(cfg, prepared, net, tuned_epochs)
+        refit_finetune(settings, prepared, net, tuned_epochs)
     test, rows = {}, prepared.split.test
     if len(rows) and tuned_epochs:  # the fine-tuned network scores the test photos themselves
-        test = test_scores(prepared, rows, net, None, np.zeros(0), int(cfg.finetune.batch_size))
+        test = test_scores(prepared, rows, net, None, np.zeros(0), settings.finetune.batch_size)
     elif len(rows):
-        test = test_report(head_scores(cfg, prepared, fitted.classifier, fitted.scaler, rows), prepared.labels[rows])
+        scores = head_scores(settings, prepared, fitted.classifier, fitted.scaler, rows)
+        test = test_report(scores, prepared.labels[rows])
     out_dir.mkdir(parents=True, exist_ok=True)
     train_images = len(positions(prepared.index, "train"))
-    tuned = {"refit_finetune_epochs": tuned_epochs} if int(cfg.finetune.epochs) > 0 else {}
+    tuned = {"refit_finetune_epochs": tuned_epochs} if settings.finetuning else {}
     card = {"train_images": train_images, "selection": selection | {"refit_epochs": epochs} | tuned}
     if test:
         card["test"] = test
-    checkpoint = save_model(net, out_dir, cfg, prepared, fitted.spec, card)
+    checkpoint = save_model(net, out_dir, settings, prepared, fitted.spec, card)
     return Refit(net, checkpoint, train_images, epochs, test)
 
 
-def head_scores(cfg: DictConfig, prepared: Prepared, classifier: nn.Cell, scaler, rows: np.ndarray) -> np.ndarray:
+def head_scores(settings: RunSettings, prepared: Prepared, classifier: nn.Cell, scaler, rows: np.ndarray) -> np.ndarray:
     """The head's scores for photos `rows` from cached features: standardized, and averaged with the mirrored
     view when features.tta=flip, exactly as the exported network computes them from the image."""
-    views = [False, True] if feature_sources(cfg).tta == "flip" else [False]
+    views = [False, True] if settings.sources.tta == "flip" else [False]
     scores = []
     for flip in views:
-        x = head_inputs(cfg, prepared, flip=flip)[rows]
+        x = head_inputs(settings, prepared, flip=flip)[rows]
         scores.append(classifier(ms.Tensor(scaler(x) if scaler is not None else x)).asnumpy())
     return average_views(*scores) if len(scores) > 1 else scores[0]
 
@@ -165,5 +162,5 @@ def selection_record(cv: CVResult, trial: int | None = None, study: str | None =
             "refit_epochs": cv.refit_epochs, "n": cv.n, "trial": trial, "study": study}
 
 
-def default_out_dir(cfg: DictConfig, tracker: Tracker | None) -> Path:
-    return runs_dir(cfg.runs_dir) / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))
+def default_out_dir(settings: RunSettings, tracker: Tracker | None) -> Path:
+    return settings.runs / "models" / (tracker.run_id if tracker else time.strftime("%Y%m%d-%H%M%S"))

@@ -17,12 +17,18 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app
 from garbage_hpo.config_check import check_command_line
+from garbage_hpo.paths import runs_dir
+from garbage_hpo.settings import read_settings, read_sweep_settings
+from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.sweep.driver import Sweep, TooManyFailures
-from garbage_hpo.sweep.space import load_space
+from garbage_hpo.sweep.space import SearchSpace, check_against_config, load_space
+from garbage_hpo.sweep.space_check import check_enqueue, check_values
+from garbage_hpo.sweep.trial_config import TrialConfigs
+from garbage_hpo.tracking import default_tracking_uri, flatten
 
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("garbage_hpo.sweep")
@@ -30,6 +36,20 @@ log = logging.getLogger("garbage_hpo.sweep")
 
 def available_experiments() -> list[str]:
     return sorted(p.stem for p in (PROJECT / "conf" / "experiment").glob("*.yaml"))
+
+
+def build_sweep(cfg: DictConfig, space: SearchSpace, overrides: list[str]) -> Sweep:
+    """The config read once (the sweep's settings, the base training settings, the composer of trial configs),
+    the space checked against it, the tracking store reachable: all before any study or run exists."""
+    uri = str(cfg.tracking.uri or default_tracking_uri(runs_dir(cfg.runs_dir)))
+    settings = read_sweep_settings(cfg, uri)
+    check_tracking_store(uri)
+    configs = TrialConfigs(cfg, overrides)
+    check_against_config(space, cfg)
+    base = read_settings(cfg)
+    check_enqueue(space, cfg)
+    check_values(space, configs, read_settings)
+    return Sweep(settings, base, space, configs, flatten(OmegaConf.to_container(cfg, resolve=False)))
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="sweep")
@@ -43,7 +63,7 @@ def main(cfg: DictConfig) -> None:
             PROJECT / "sweeps" / f"{cfg.sweep.space}.yaml"
         space = load_space(space_file, PROJECT / "conf")
         configure_runtime()
-        sweep = Sweep(cfg, space, list(HydraConfig.get().overrides.task))
+        sweep = build_sweep(cfg, space, list(HydraConfig.get().overrides.task))
         sweep.stop.install()
         try:
             study = sweep.run()

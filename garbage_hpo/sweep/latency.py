@@ -8,10 +8,13 @@ from functools import lru_cache
 import mindspore as ms
 import numpy as np
 
+from garbage_hpo.metrics import Measured
 from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.models.head import Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.models.profiles import WeightProfile
+from garbage_hpo.preparation import Prepared
+from garbage_hpo.settings import Objective
 
 
 @lru_cache(maxsize=32)
@@ -30,3 +33,14 @@ def measure(arch: str, width: float, image_size: int, num_classes: int, profile:
         times.append(time.perf_counter() - start)
     params = sum(int(np.prod(p.shape)) for p in net.get_parameters())
     return float(np.median(times) * 1000), params / 1e6
+
+
+def objective_values(goals: list[Objective], prepared: Prepared, result: Measured) -> list[float]:
+    """The value of each objective: from the measured result, or the network's latency and size."""
+    values = result.objective_values()
+    if any(g.metric in ("latency_ms", "params_m") for g in goals):
+        spec = prepared.spec
+        latency, params = measure(spec.arch, spec.width, prepared.image_size, prepared.index.num_classes,
+                                  spec.profile)
+        values |= {"latency_ms": latency, "params_m": params}
+    return [values[g.metric] for g in goals]

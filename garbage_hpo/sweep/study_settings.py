@@ -7,11 +7,9 @@ from __future__ import annotations
 import hashlib
 
 import optuna
-from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.sweep.space import SearchSpace
-from garbage_hpo.tracking import flatten
 
 SETTINGS_ATTR = "fixed_settings"
 PHOTOS_KEY = "data.photos"  # stands for data.root: the content of the training photos, wherever they lie
@@ -30,12 +28,12 @@ def photo_set(index: DatasetIndex) -> str:
     return f"{sum(s.subset == 'train' for s in index.samples)} photos, sha256 {digest.hexdigest()[:16]}"
 
 
-def fixed_settings(cfg: DictConfig, space: SearchSpace, index: DatasetIndex) -> dict[str, str]:
-    """Every config value the search space does not set and that changes what a trial's value means."""
+def fixed_settings(flat_config: dict[str, str], space: SearchSpace, index: DatasetIndex) -> dict[str, str]:
+    """Every config value (`flat_config`: the sweep's config flattened, unresolved) the search space does not set
+    and that changes what a trial's value means."""
     sampled = {p.key for p in space.params if not p.is_switch}
     groups = {p.key for p in space.params if p.is_group}  # a group chosen per trial: all of its keys vary
-    flat = flatten(OmegaConf.to_container(cfg, resolve=False))
-    kept = {k: v for k, v in flat.items()
+    kept = {k: v for k, v in flat_config.items()
             if (k in MEASURING_SWEEP_KEYS or not k.startswith(IGNORED_PREFIXES)) and k not in IGNORED_KEYS
             and k not in sampled and k.split(".")[0] not in groups}
     return kept | {PHOTOS_KEY: photo_set(index)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict
 from typing import Any
 
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from garbage_hpo.preparation import Prepared, prepare
+from garbage_hpo.settings import RunSettings
 
 
 class TrialConfigs:
@@ -44,12 +46,11 @@ class PreparedCache:
         self._cache: dict[str, Prepared] = {}
         self.misses = 0
 
-    def get(self, cfg: DictConfig) -> Prepared:
-        key = json.dumps({"data": OmegaConf.to_container(cfg.data, resolve=True),
-                          "model": OmegaConf.to_container(cfg.model, resolve=True),
-                          "runs_dir": str(cfg.runs_dir)}, sort_keys=True)
+    def get(self, settings: RunSettings) -> Prepared:
+        key = json.dumps({"data": asdict(settings.data), "model": asdict(settings.model),
+                          "runs_dir": str(settings.runs)}, sort_keys=True)
         if key not in self._cache:
-            self._cache[key] = prepare(cfg)
+            self._cache[key] = prepare(settings)
             self.misses += 1
         return self._cache[key]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import optuna
-from omegaconf import DictConfig
 
 from garbage_hpo.selection.probe import ProbeResult, probe_for
+from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import (
     FoldSummary,
     describe_folds,
@@ -18,18 +18,16 @@ from garbage_hpo.stats import (
     summarize_folds,
 )
 from garbage_hpo.sweep.report import best_trials
+from garbage_hpo.sweep.trial_config import PreparedCache
 from garbage_hpo.tracking import Tracker
 
 log = logging.getLogger("garbage_hpo.sweep")
 
 
-def log_probe(cfg: DictConfig, prepared_cache, parent: Tracker) -> ProbeResult | None:
+def log_probe(base: RunSettings, prepared_cache: PreparedCache, parent: Tracker) -> ProbeResult:
     """The LogisticRegression probe on the base config's features and the sweep's folds (cached on disk);
-    `probe_cv_acc` etc. on the parent run. `sweep.probe=false` skips it."""
-    if not cfg.sweep.get("probe", True):
-        return None
-
-    probe = probe_for(cfg, prepared_cache.get(cfg))
+    `probe_cv_acc` etc. on the parent run (the sweep skips it with `sweep.probe=false`)."""
+    probe = probe_for(base, prepared_cache.get(base))
     parent.log_metrics({"probe_cv_acc": probe.cv_acc, "probe_cv_std": probe.cv_std, "probe_C": probe.C,
                         "probe_folds": probe.folds, "probe_n": probe.n}, flush=True)
     print(f"peer {probe.describe()}{' (cached)' if probe.from_cache else f' ({probe.seconds:.1f}s)'}", flush=True)

@@ -11,61 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
-from omegaconf import DictConfig
 
-from garbage_hpo.data.dataset import positions
 from garbage_hpo.metrics import Evaluation, evaluate_scores
-from garbage_hpo.paths import runs_dir
-from garbage_hpo.preparation import Prepared
-from garbage_hpo.training.cut_cache import CutActivations, CutCache, CutCacheSpec, SuffixNet
+from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.compiled_steps import RESETTABLE_OPTIMIZER_VALUES, CompiledSteps
+from garbage_hpo.training.cut_cache import CutActivations, SuffixNet
 from garbage_hpo.training.finetune_stage import FinetuneConfig, freeze_backbone_prefix, predict_images
-from garbage_hpo.training.head_stage import (
-    RESETTABLE_OPTIMIZER_VALUES,
-    CompiledSteps,
-    effective_batch_size,
-    shuffled_batches,
-)
-from garbage_hpo.training.loop import EpochCallback, EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
+from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 from garbage_hpo.training.schedule import lr_schedule
 
 log = logging.getLogger(__name__)
 FINETUNE_STEPS = CompiledSteps(capacity=4)
-
-
-def cut_point(total_blocks: int, cfg: FinetuneConfig) -> int:
-    """Index of the first trained block."""
-    return total_blocks - cfg.blocks_to_train(total_blocks)
-
-
-def cache_unused_because(cfg: DictConfig, ft: FinetuneConfig, total_blocks: int) -> str | None:
-    """Why fine-tuning runs on images this time, or None when it uses the cut-point cache."""
-    if ft.cached_views == 0:
-        return "finetune.cached_views=0"
-    if int(cfg.finetune.get("workers", 1) or 1) > 1:
-        return "data-parallel workers read images"
-    if cut_point(total_blocks, ft) == 0:
-        return "finetune.unfreeze=all leaves no frozen prefix to cache"
-    return None
-
-
-def cut_activations(cfg: DictConfig, prepared: Prepared, ft: FinetuneConfig, total_blocks: int
-                    ) -> tuple[CutActivations, dict[int, int]]:
-    """The cache over every photo of train/ (so any split or seed of the split reuses it), and each photo's
-    row in it by sample position."""
-
-    train_positions = positions(prepared.index, "train")
-    spec = CutCacheSpec(cut=cut_point(total_blocks, ft), image_size=prepared.image_size,
-                        views=ft.cached_views if ft.augment else 1, seed=int(cfg.seed), augment=ft.augment,
-                        dtype=ft.cache_dtype, engine=str(cfg.data.feature_engine),
-                        batch_size=int(cfg.data.batch_size))
-    samples = [prepared.index.samples[i] for i in train_positions]
-    acts = CutCache(runs_dir(cfg.runs_dir) / "cache" / "cut", prepared.spec, spec, samples).ensure()
-    return acts, {int(p): row for row, p in enumerate(train_positions)}
 
 
 def cache_rows(row_of: dict[int, int], sample_positions: np.ndarray) -> np.ndarray:
@@ -93,7 +53,7 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, rows: TrainVal, cfg: Fin
     one compiled step (the array's length is part of the graph)."""
     train_rows, y_train, val_rows, y_val, seed = rows.x_train, rows.y_train, rows.x_val, rows.y_val, run.seed
     total = len(net.backbone.features)
-    cut = cut_point(total, cfg)
+    cut = cfg.cut_point(total)
     freeze_backbone_prefix(net, total - cut)
     fresh = SuffixNet(net.backbone.features, cut, net.head)
     batch = effective_batch_size(cfg.batch_size, len(train_rows))
@@ -141,21 +101,3 @@ def copy_parameters(source: nn.Cell, target: nn.Cell) -> None:
     for param in target.get_parameters():
         if param.name in values and values[param.name] is not param:
             param.set_data(ms.Tensor(values[param.name].asnumpy()))
-
-
-def finetune_from_cache(cfg: DictConfig, prepared: Prepared, net: nn.Cell, ft: FinetuneConfig, seed: int,
-                        step_offset: int, on_epoch: EpochCallback | None
-                        ) -> tuple[StageResult, Callable[[], np.ndarray]] | None:
-    """Fine-tune on the cut-point cache when it applies (None: the caller fine-tunes on images)."""
-    total = len(net.backbone.features)
-    reason = cache_unused_because(cfg, ft, total)
-    if reason is not None:
-        log.info("fine-tuning on images (%s)", reason)
-        return None
-    acts, row_of = cut_activations(cfg, prepared, ft, total)
-    split, labels = prepared.split, prepared.labels
-    train_rows, val_rows = cache_rows(row_of, split.train), cache_rows(row_of, split.val)
-    result, best_scores = finetune_cached(
-        net, acts, TrainVal(train_rows, labels[split.train], val_rows, labels[split.val]), ft,
-        StageRun(seed, step_offset, on_epoch), float(cfg.head.dropout))
-    return result, lambda: best_scores

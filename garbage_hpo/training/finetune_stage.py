@@ -12,7 +12,8 @@ from garbage_hpo.data.augment import augment
 from garbage_hpo.data.images import preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
-from garbage_hpo.training.head_stage import StageConfig, build_train_step, effective_batch_size, shuffled_batches
+from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.head_stage import StageConfig, build_train_step
 from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 
 
@@ -40,6 +41,20 @@ class FinetuneConfig(StageConfig):
         if isinstance(self.unfreeze, int) and 1 <= self.unfreeze <= total:
             return self.unfreeze
         raise ValueError(f"finetune.unfreeze={self.unfreeze!r}: 'all' or a block count in 1..{total}")
+
+    def cut_point(self, total_blocks: int) -> int:
+        """Index of the first trained block."""
+        return total_blocks - self.blocks_to_train(total_blocks)
+
+    def cache_unused_because(self, workers: int, total_blocks: int) -> str | None:
+        """Why fine-tuning runs on images, or None when it uses the cut-point cache (cut_cache.py)."""
+        if self.cached_views == 0:
+            return "finetune.cached_views=0"
+        if workers > 1:
+            return "data-parallel workers read images"
+        if self.cut_point(total_blocks) == 0:
+            return "finetune.unfreeze=all leaves no frozen prefix to cache"
+        return None
 
 
 def freeze_backbone_prefix(net: MobileNetV2, trainable_blocks: int) -> list:

@@ -23,13 +23,9 @@ from mindspore import Parameter, nn
 
 from garbage_hpo.metrics import evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
-from garbage_hpo.training.head_stage import (
-    COMPILED_STEPS,
-    CompiledSteps,
-    StageConfig,
-    effective_batch_size,
-    shuffled_batches,
-)
+from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps
+from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.loop import NonFiniteLossError
 from garbage_hpo.training.schedule import lr_schedule
 from garbage_hpo.tta import average_views

@@ -1,16 +1,13 @@
 """Stage 1: train the classifier on cached, pooled backbone features (no image or backbone work).
 
-Compiled training graphs are kept per shape (`CompiledSteps`) and reused by later trials of a sweep:
-dropout masks and label-smoothed targets are inputs drawn from NumPy with the trial's seed, the optimizer
-state is reset, so a reused graph gives exactly the numbers a fresh process would.
+Its training graph comes from the compiled-step cache (compiled_steps.py): dropout masks and label-smoothed
+targets are inputs drawn from NumPy with the trial's seed, so a reused graph gives exactly the numbers a fresh
+process would.
 """
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import mindspore as ms
 import numpy as np
@@ -18,20 +15,18 @@ from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps
 from garbage_hpo.training.loop import (
     EpochPlan,
     StageResult,
     StageRun,
     Trainee,
     TrainVal,
-    restore,
     run_epochs,
-    snapshot,
 )
-from garbage_hpo.training.optim import MOMENTUM_DEFAULT, build_optimizer
+from garbage_hpo.training.optim import build_optimizer
 from garbage_hpo.training.schedule import lr_schedule
-
-RESETTABLE_OPTIMIZER_VALUES = ("momentum",)  # Parameters of the optimizer set per trial, not baked in
 
 
 @dataclass(frozen=True)
@@ -61,88 +56,6 @@ def build_train_step(net: nn.Cell, cfg: StageConfig, total_steps: int) -> tuple[
     return step, lrs
 
 
-def shuffled_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
-    """Index batches of exactly `batch_size` (the compiled shape); the remainder rotates with the shuffle."""
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    for start in range(0, n - batch_size + 1, batch_size):
-        yield order[start : start + batch_size]
-
-
-def effective_batch_size(requested: int, n: int) -> int:
-    return max(1, min(requested, n))
-
-
-class MaskedLoss(nn.Cell):
-    def __init__(self, classifier: Classifier) -> None:
-        super().__init__()
-        self.classifier = classifier
-        self.loss = nn.CrossEntropyLoss()  # targets are class probabilities: smoothing is in them
-
-    def construct(self, x, mask, target):
-        return self.loss(self.classifier.masked_scores(x, mask), target)
-
-
-@dataclass
-class _Compiled:
-    classifier: nn.Cell
-    step: nn.Cell
-    optimizer: nn.Optimizer
-    initial_state: dict[str, np.ndarray]  # optimizer state as created, restored before each reuse
-
-
-class CompiledSteps:
-    """Head training graphs by shape, compiled once per process and reused (LRU of `capacity`)."""
-
-    def __init__(self, capacity: int = 8) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[str, _Compiled] = OrderedDict()
-        self.builds = 0
-        self.reuses = 0
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    @staticmethod
-    def key(spec: HeadSpec, optimizer: dict, batch: int, total_steps: int) -> str:
-        baked = {k: v for k, v in optimizer.items() if k not in RESETTABLE_OPTIMIZER_VALUES}
-        return json.dumps([replace(spec, dropout=0.0).__dict__, baked, batch, total_steps], sort_keys=True)
-
-    def acquire(self, spec: HeadSpec, cfg: StageConfig, batch: int, lrs: np.ndarray) -> tuple[Classifier, nn.Cell]:
-        """A classifier with freshly initialised weights (from the global seed) and its training step."""
-        fresh = Classifier(replace(spec, dropout=0.0))  # the trial's initial weights, under ms.set_seed
-        return self.acquire_cell(self.key(spec, cfg.optimizer, batch, len(lrs)), fresh, MaskedLoss, cfg.optimizer,
-                                 lrs)
-
-    def acquire_cell(self, key: str, fresh: nn.Cell, loss: Callable[[nn.Cell], nn.Cell], optimizer: dict,
-                     lrs: np.ndarray) -> tuple[nn.Cell, nn.Cell]:
-        """`fresh`'s initial weights in the compiled step of `key` (built around `loss(fresh)` if new)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            opt = build_optimizer(params=fresh.trainable_params(), lrs=lrs, **optimizer)
-            step = nn.TrainOneStepCell(loss(fresh), opt)
-            own = {id(p) for p in fresh.get_parameters()}
-            state = {p.name: p.asnumpy().copy() for p in opt.get_parameters() if id(p) not in own}
-            self._entries[key] = _Compiled(fresh, step, opt, state)
-            self.builds += 1
-            if len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
-            return fresh, step
-        self._entries.move_to_end(key)
-        self.reuses += 1
-        restore(entry.classifier, snapshot(fresh))
-        for param in entry.optimizer.get_parameters():
-            if param.name == "learning_rate":
-                param.set_data(ms.Tensor(lrs))
-            elif param.name == "momentum":
-                param.set_data(ms.Tensor(np.float32(optimizer.get("momentum", MOMENTUM_DEFAULT))))
-            elif param.name in entry.initial_state:
-                param.set_data(ms.Tensor(entry.initial_state[param.name]))
-        return entry.classifier, entry.step
-
-
-COMPILED_STEPS = CompiledSteps()
-
-
 def train_head(spec: HeadSpec, data: TrainVal, cfg: StageConfig, run: StageRun,
                steps: CompiledSteps = COMPILED_STEPS) -> tuple[Classifier, StageResult]:
     """Train the head on features; with `run.stop_after=E` run the schedule of `cfg.epochs` but stop after epoch
@@ -152,7 +65,7 @@ def train_head(spec: HeadSpec, data: TrainVal, cfg: StageConfig, run: StageRun,
     batch = effective_batch_size(cfg.batch_size, len(x_train))
     steps_per_epoch = len(x_train) // batch
     lrs = lr_schedule(total_steps=steps_per_epoch * cfg.epochs, **cfg.schedule)
-    classifier, step = steps.acquire(spec, cfg, batch, lrs)
+    classifier, step = steps.acquire(spec, cfg.optimizer, batch, lrs)
     k = spec.num_classes
     targets = (np.eye(k, dtype=np.float32)[y_train] * (1 - cfg.label_smoothing) + cfg.label_smoothing / k)
     targets = targets.astype(np.float32)

@@ -10,16 +10,15 @@ import pytest
 from garbage_hpo.preparation import prepare
 from garbage_hpo.selection.cv_finetune import split_refit_epochs
 from garbage_hpo.selection.run import refit, run_cv
-from garbage_hpo.settings import cv_folds_setting
-from tests.conftest import compose
+from tests.conftest import settings_of
 
 TINY = ["data.image_size=64", "train.epochs=2", "finetune.epochs=2", "finetune.batch_size=8",
         "finetune.unfreeze=2", "finetune.schedule.lr_max=0.01", "finetune.cached_views=2", "sweep.cv_folds=3"]
 
 
 def test_fold_curves_are_the_head_cv_then_the_fine_tuning_epochs(runs, tiny_demo):
-    tuned_cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
-    head_cfg = compose(f"data.root={tiny_demo}", *TINY, "finetune.epochs=0", f"runs_dir={runs}")
+    tuned_cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    head_cfg = settings_of(f"data.root={tiny_demo}", *TINY, "finetune.epochs=0", f"runs_dir={runs}")
     prepared = prepare(tuned_cfg)
     tuned = run_cv(tuned_cfg, prepared)
     head_only = run_cv(head_cfg, prepared)
@@ -35,7 +34,7 @@ def test_fold_curves_are_the_head_cv_then_the_fine_tuning_epochs(runs, tiny_demo
 
 
 def test_refit_fine_tunes_on_every_photo_after_the_head(runs, tiny_demo, tmp_path):
-    cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
     assert split_refit_epochs(cfg, 1) == (1, 0) and split_refit_epochs(cfg, 2) == (2, 0)
     assert split_refit_epochs(cfg, 4) == (2, 2)
     prepared = prepare(cfg)
@@ -54,15 +53,15 @@ def test_refit_fine_tunes_on_every_photo_after_the_head(runs, tiny_demo, tmp_pat
 
 def test_cv_fine_tuning_needs_the_cut_point_cache():
     with pytest.raises(ValueError, match=r"finetune.cached_views=0"):
-        cv_folds_setting(compose("sweep.cv_folds=3", "finetune=last_blocks", "finetune.cached_views=0"))
+        settings_of("sweep.cv_folds=3", "finetune=last_blocks", "finetune.cached_views=0")
     with pytest.raises(ValueError, match=r"finetune.unfreeze=all"):
-        cv_folds_setting(compose("sweep.cv_folds=3", "finetune=all"))
-    assert cv_folds_setting(compose("sweep.cv_folds=3", "finetune=last_blocks")) == 3
+        settings_of("sweep.cv_folds=3", "finetune=all")
+    assert settings_of("sweep.cv_folds=3", "finetune=last_blocks").cv_folds == 3
 
 
 def test_a_stop_check_runs_after_every_epoch_of_every_fold(runs, tiny_demo):
     """A sweep's Ctrl-C is honoured between epochs of fine-tuning trials too (they are not pruned by epoch)."""
-    cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
     prepared = prepare(cfg)
     calls: list[int] = []
     run_cv(cfg, prepared, stop_check=lambda: calls.append(1))

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from garbage_hpo.data.images import preprocess, read_rgb
-from tests.conftest import compose, run_cli
+from tests.conftest import run_cli, settings_of
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16", "sweep.cv_folds=3")
 
@@ -29,8 +29,8 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     from garbage_hpo.tta import average_views
 
     base = (f"data.root={tiny_demo}", f"runs_dir={runs}", *TINY)
-    configs = [compose(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=flip"),
-               compose(*base, "head.depth=2", "head.reduction=max", "schedule.lr_max=0.02")]
+    configs = [settings_of(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=flip"),
+               settings_of(*base, "head.depth=2", "head.reduction=max", "schedule.lr_max=0.02")]
     prepared = prepare(configs[0])
     cv = ensemble_cv(configs, prepared)
     folds = folds_for(configs[0], prepared)

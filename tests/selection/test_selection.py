@@ -22,12 +22,11 @@ from garbage_hpo.data.dataset import index_dataset, positions
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.selection.folds import Fold, cv_folds
 from garbage_hpo.selection.probe import run_probe
-from garbage_hpo.settings import cv_folds_setting
 from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
-from tests.conftest import compose, run_cli
+from tests.conftest import run_cli, settings_of
 from tests.data.test_data import make_dataset
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
@@ -90,7 +89,7 @@ def test_cv_settings_are_checked_with_the_key_named(tmp_path):
         cv_folds(index, 9, seed=0)
     for value, message in (("0", "sweep.cv_folds=0"), ("2.5", "sweep.cv_folds=2.5")):
         with pytest.raises(ValueError, match=message):
-            cv_folds_setting(compose(f"sweep.cv_folds={value}"))
+            settings_of(f"sweep.cv_folds={value}")
 
 
 # -- the fold stack ------------------------------------------------------------------------------------------
@@ -128,14 +127,14 @@ def test_cv_value_is_deterministic_and_val_folder_never_influences_it(runs, tiny
         shutil.copy(next(other.iterdir()), with_test / "val" / folder.name / "odd.png")
     results = []
     for root in (tiny_demo, tiny_demo, with_test):
-        cfg = compose(f"data.root={root}", "sweep.cv_folds=3", *TINY)
+        cfg = settings_of(f"data.root={root}", "sweep.cv_folds=3", *TINY)
         prepared = prepare(cfg)
         results.append(run_cv(cfg, prepared))
     assert results[0].curves.tolist() == results[1].curves.tolist()  # same seed, same numbers
     assert results[2].curves.tolist() == results[0].curves.tolist()  # the test set changes nothing selected
     r = results[0]
     assert r.refit_epochs == int(np.argmax(r.curves.mean(axis=0))) + 1  # one epoch count, from the fold mean
-    assert r.val_acc == pytest.approx(r.curves[:, r.refit_epochs - 1].mean())
+    assert r.objective_values()["val_acc"] == r.summary.mean == pytest.approx(r.curves[:, r.refit_epochs - 1].mean())
     assert r.n == len({s.digest for s in index_dataset(tiny_demo).samples})
 
 

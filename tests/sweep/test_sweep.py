@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.settings import validate_config
+from garbage_hpo.settings import read_settings
 from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
@@ -40,7 +40,7 @@ def test_experiment_space_is_valid_and_every_sample_composes_a_valid_config(expe
         assert space.question, f"sweeps/{experiment}.yaml states no question"
         check_against_config(space, cfg)
         configs = TrialConfigs(cfg, overrides)
-        check_values(space, configs, validate_config)  # every bound and choice is a legal value
+        check_values(space, configs, read_settings)  # every bound and choice is a legal value
         check_enqueue(space, cfg)
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         for _ in range(12):
@@ -48,7 +48,7 @@ def test_experiment_space_is_valid_and_every_sample_composes_a_valid_config(expe
             sampled = space.sample(trial)
             groups, scalars = space.config_values(sampled)
             trial_cfg = configs.build(groups, scalars)
-            validate_config(trial_cfg)
+            read_settings(trial_cfg)
             for key, value in scalars.items():
                 assert trial_cfg_value(trial_cfg, key) == value
             for group, choice in groups.items():

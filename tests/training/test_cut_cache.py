@@ -7,17 +7,17 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from garbage_hpo.cut_point import cut_activations
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.head import Head
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.preparation import prepare
-from garbage_hpo.settings import head_spec, stage_configs
-from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, cut_activations, finetune_cached
+from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, finetune_cached
 from garbage_hpo.training.cut_cache import BlockRange, CutCache, CutCacheSpec
 from garbage_hpo.training.finetune_stage import ImageInput, finetune
 from garbage_hpo.training.loop import StageRun, TrainVal, restore, snapshot
-from tests.conftest import compose
+from tests.conftest import settings_of
 
 TINY = ["data.image_size=64", "train.epochs=1", "finetune.epochs=2", "finetune.batch_size=8",
         "finetune.unfreeze=3", "finetune.schedule.lr_max=0.01"]
@@ -26,12 +26,12 @@ TINY = ["data.image_size=64", "train.epochs=1", "finetune.epochs=2", "finetune.b
 def test_finetuning_on_the_cache_gives_the_losses_of_finetuning_on_images(runs, tiny_demo):
     """One view, no augmentation, float32 cache, same engine: the same inputs reach the trained blocks, so
     both paths give the same per-epoch losses and validation scores (float tolerance)."""
-    cfg = compose(f"data.root={tiny_demo}", *TINY, "finetune.augment=false", "finetune.cached_views=1",
+    cfg = settings_of(f"data.root={tiny_demo}", *TINY, "finetune.augment=false", "finetune.cached_views=1",
                   "finetune.cache_dtype=float32", "data.feature_engine=mindspore", f"runs_dir={runs}")
     prepared = prepare(cfg)
-    _, ft = stage_configs(cfg)
+    ft = cfg.finetune
     ms.set_seed(0)
-    spec = head_spec(cfg, prepared.index.num_classes, 1280)
+    spec = cfg.head.spec(prepared.index.num_classes, 1280)
     images_net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
     cached_net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
     restore(cached_net, snapshot(images_net))
@@ -42,7 +42,7 @@ def test_finetuning_on_the_cache_gives_the_losses_of_finetuning_on_images(runs, 
 
     on_images = finetune(images_net, TrainVal(rgb, labels[split.train], val_images, labels[split.val]), ft,
                          ImageInput(64, scaling), StageRun(seed=5, step_offset=0))
-    acts, row_of = cut_activations(cfg, prepared, ft, 19)
+    acts, row_of = cut_activations(cfg, prepared)
     on_cache, _ = finetune_cached(cached_net, acts, TrainVal(np.array([row_of[int(p)] for p in split.train]),
                                                              labels[split.train],
                                                              np.array([row_of[int(p)] for p in split.val]),
@@ -57,7 +57,7 @@ def test_finetuning_on_the_cache_gives_the_losses_of_finetuning_on_images(runs, 
 
 
 def test_the_cache_holds_the_prefix_output_and_its_views_are_deterministic(runs, tiny_demo, tmp_path):
-    cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
     prepared = prepare(cfg)
     samples = prepared.index.samples[:5]
     spec = CutCacheSpec(cut=16, image_size=64, views=3, seed=1, augment=True, dtype="float32",
@@ -84,7 +84,7 @@ def test_the_cache_holds_the_prefix_output_and_its_views_are_deterministic(runs,
 
 
 def test_train_fine_tunes_on_the_cache_and_reuses_the_compiled_step(runs, tiny_demo):
-    cfg = compose(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
+    cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
     from garbage_hpo.pipeline import train
 
     prepared = prepare(cfg)

@@ -6,8 +6,8 @@ import pytest
 
 from garbage_hpo.pipeline import train
 from garbage_hpo.preparation import prepare
-from garbage_hpo.settings import validate_config
-from tests.conftest import compose
+from garbage_hpo.settings import read_settings
+from tests.conftest import compose, settings_of
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them
 
@@ -19,7 +19,7 @@ STAGES = ("data.image_size=64", "train.epochs=2", "train.batch_size=16", "finetu
 def test_two_workers_follow_the_single_process_loss_trajectory(runs, tiny_demo):
     histories = {}
     for workers in (1, 2):
-        cfg = compose(f"data.root={tiny_demo}", *STAGES, f"finetune.workers={workers}", f"runs_dir={runs}")
+        cfg = settings_of(f"data.root={tiny_demo}", *STAGES, f"finetune.workers={workers}", f"runs_dir={runs}")
         seen = []
         result = train(cfg, prepare(cfg), on_epoch=seen.append, save_checkpoint=False)
         assert [r.stage for r in seen] == ["head"] * 2 + ["finetune"] * 3  # reported live, epoch by epoch
@@ -44,4 +44,4 @@ def test_two_workers_follow_the_single_process_loss_trajectory(runs, tiny_demo):
 def test_bad_data_parallel_settings_name_the_key(tiny_demo, override, message):
     cfg = compose(f"data.root={tiny_demo}", *STAGES, override)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("'", "'")):
-        validate_config(cfg)
+        read_settings(cfg)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.training.head_stage import CompiledSteps, StageConfig, train_head
+from garbage_hpo.training.compiled_steps import CompiledSteps
+from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
 
 

@@ -1,0 +1,73 @@
+"""Each trial's MLflow run: opened nested under the sweep's run, closed with its last metrics and its state
+(FINISHED, KILLED when pruned or interrupted, FAILED with the traceback)."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from garbage_hpo.sweep.timing import TrialTimes
+from garbage_hpo.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class TrialRecording:
+    """Where and how trials are recorded."""
+
+    tracking_uri: str
+    experiment: str
+    runs: Path
+    study_name: str
+    save_checkpoints: bool
+    trial_plots: bool
+
+
+class TrialRuns:
+    def __init__(self, record: TrialRecording) -> None:
+        self.record = record
+        self.interrupted: tuple[optuna.Trial, Tracker] | None = None  # the trial a first stop ended
+        self.settle_lock = threading.Lock()
+        self.settled: set[int] = set()  # interrupted trials already closed and queued again
+
+    def open(self, number: int, parent_run_id: str, sampled: dict) -> Tracker:
+        """The trial's run, with the sampled values as `sampled.*` params."""
+        tracker = Tracker(
+            self.record.tracking_uri, self.record.experiment, self.record.runs / "mlartifacts",
+            run_name=f"trial-{number}", parent_run_id=parent_run_id,
+            tags={"hpo.role": "trial", "optuna.trial_number": str(number), "optuna.study_name": self.record.study_name})
+        tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
+        return tracker
+
+    def settle_interrupted(self, trial: optuna.Trial, tracker: Tracker) -> None:
+        """Close an interrupted trial's run and queue its point again, once: the main thread (first stop) and
+        the stop watcher (second stop) may both get here for the same trial."""
+        with self.settle_lock:  # held throughout: the watcher must not exit the process mid-way through
+            if trial.number in self.settled:
+                return
+            self.settled.add(trial.number)
+            self.interrupted = (trial, tracker)
+            tracker.finish("KILLED", {}, {"hpo.state": "INTERRUPTED"})
+            trial.study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+
+    @staticmethod
+    def end(tracker: Tracker, times: TrialTimes, status: str, metrics: dict[str, float], tags: dict | None = None
+            ) -> None:
+        """The run's last records: `metrics` with the trial's time split (its last MLflow calls count in the
+        sweep's sums only), then its end state."""
+        times.close(tracker.seconds)
+        tracker.finish(status, {"trial_seconds": times.total} | times.metrics() | metrics, tags)
+
+    def failed(self, tracker: Tracker, trial: optuna.Trial, err: Exception) -> None:
+        """The failure on the trial (fail_reason) and on its run (tags, the traceback); the run ends FAILED."""
+        reason = f"{type(err).__name__}: {err}"
+        trial.set_user_attr("fail_reason", reason[:1000])
+        tracker.set_tags({"hpo.state": "FAILED", "hpo.fail_reason": reason[:5000]})
+        path = self.record.runs / "sweeps" / self.record.study_name / f"trial-{trial.number}-traceback.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        tracker.log_artifact(path)
+        tracker.end("FAILED")
