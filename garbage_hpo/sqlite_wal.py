@@ -14,10 +14,29 @@ database on a local file system (not NFS), as SQLite's locking does anyway.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy
 from sqlalchemy import event
+
+
+@contextlib.contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """For a local SQLite file (`sqlite:///...`), hold an exclusive lock on `.<name>.lock` beside it: processes
+    opening a new store at the same moment would otherwise all create its schema, and all but one fail (Optuna's
+    and MLflow's alembic: `table alembic_version already exists`). Other databases create their schema in
+    transactions of their own: no lock."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def use_wal(engine: sqlalchemy.engine.Engine) -> None:

@@ -7,7 +7,6 @@ parent run and nested trial runs in one process.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import logging
 import os
@@ -24,7 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from garbage_hpo.files import remove_partial_files
-from garbage_hpo.sqlite_wal import use_wal
+from garbage_hpo.sqlite_wal import schema_lock, use_wal
 
 T = TypeVar("T")
 
@@ -71,10 +70,7 @@ def client_for(uri: str) -> MlflowClient:
     new store would otherwise both run MLflow's schema migrations and one crash (alembic)."""
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)
-    path = Path(uri.removeprefix("sqlite:///"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with schema_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)  # creates or migrates the schema, one process at a time
         engine = getattr(getattr(client._tracking_client, "store", None), "engine", None)

@@ -22,7 +22,7 @@ from garbage_hpo.sweep.recovery import (
 )
 from garbage_hpo.sweep.report import best_trials, finish_parent, run_in_store
 from garbage_hpo.sweep.space import SearchSpace
-from garbage_hpo.sweep.strategies import make_pruner, make_sampler
+from garbage_hpo.sweep.strategies import TrialBudget, counted, make_pruner, make_sampler
 from garbage_hpo.sweep.study_settings import check_study_settings, fixed_settings
 from garbage_hpo.sweep.timing import SweepTimes
 from garbage_hpo.sweep.trial import Trials
@@ -36,7 +36,6 @@ from garbage_hpo.training.cut_cache import COUNTERS as CUT
 from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
 
 log = logging.getLogger("garbage_hpo.sweep")
-DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class TooManyFailures(RuntimeError):
@@ -88,6 +87,7 @@ class Sweep:
         self.pruner = make_pruner(settings.pruner, base.train.epochs + base.finetune.epochs,
                                   settings.pruner_startup_trials, settings.pruner_warmup_epochs)
         self.probe: ProbeResult | None = None
+        self.budget = TrialBudget(settings.n_trials)  # trials skipped as duplicates do not use it up
         if not settings.verbose:  # one line per trial instead of one per epoch
             logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
             logging.getLogger("garbage_hpo.selection").setLevel(logging.WARNING)
@@ -123,7 +123,7 @@ class Sweep:
         study = self.study()
         lost = fail_dead_local_trials(study, self.on_stale, self.settings.grace_seconds)
         fail_stale_trials(study)
-        done = sum(t.state in DONE_STATES for t in study.trials)
+        done = counted(study.trials)
         target = self.settings.n_trials
         log.info("sweep %s: %s", self.study_name, self.space.question or "(no question stated)")
         log.info("study %r in %s: %d of %d trials done%s; MLflow %s", self.study_name,
@@ -152,7 +152,7 @@ class Sweep:
             if done < target:
                 study.optimize(
                     self.trials.run, n_trials=None, timeout=self.settings.timeout, catch=(Exception,),
-                    callbacks=[optuna.study.MaxTrialsCallback(target, states=DONE_STATES), self.after_trial])
+                    callbacks=[self.budget, self.after_trial])
             self.parent.log_metrics({"sweep_trials_seconds": time.perf_counter() - optimize_start}
                                     | self.work_counters() | self.times.metrics())
             fail_stale_trials(study)
@@ -209,7 +209,7 @@ class Sweep:
     # -- progress ---------------------------------------------------------------------------------------------
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         duration = trial.duration.total_seconds() if trial.duration else 0.0
-        done = sum(t.state in DONE_STATES for t in study.trials)
+        done = counted(study.trials)
         if trial.state == TrialState.FAIL:
             self.consecutive_failures += 1
             value = trial.user_attrs.get("fail_reason", "failed")
@@ -240,6 +240,9 @@ class Sweep:
         text = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
                             time.perf_counter() - self.started)
         text += "".join(f"\n  {line}" for line in self.prepared.photo_counts())
+        if self.budget.exhausted:
+            text += (f"\n  stopped early: the last {self.budget.duplicate_limit} trials drew points already tried "
+                     "(the space is nearly exhausted)")
         if self.times.trials:
             text += f"\n  {self.times.line()}"
         if self.parent is not None:

@@ -23,7 +23,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from garbage_hpo.sqlite_wal import use_wal
+from garbage_hpo.sqlite_wal import schema_lock, use_wal
 from garbage_hpo.store_check import hide_password
 from garbage_hpo.tracking import client_for, process_alive
 
@@ -78,7 +78,7 @@ def make_storage(url: str, heartbeat_interval: int | None, grace_period: int | N
         "heartbeat_stale_trial_callback": on_stale}
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), schema_lock(url):  # workers starting together on a new SQLite file
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = RDBStorage(url, **options)
             use_wal(storage.engine)

@@ -85,6 +85,34 @@ def earlier_duplicate(trial: optuna.Trial) -> int | None:
     return None
 
 
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that use up `sweep.n_trials`: completed or pruned, not skipped as a duplicate (no work was done)."""
+    return sum(t.state in DONE_STATES and "duplicate_of" not in t.user_attrs for t in trials)
+
+
+class TrialBudget:
+    """A study callback (in place of Optuna's MaxTrialsCallback): stop once `target` trials count (see `counted`),
+    or after `duplicate_limit` duplicates in a row, when the sampler keeps drawing points already tried (a small
+    space, mostly exhausted)."""
+
+    def __init__(self, target: int, duplicate_limit: int = 25) -> None:
+        self.target = target
+        self.duplicate_limit = duplicate_limit
+        self.duplicates_in_a_row = 0
+        self.exhausted = False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.duplicates_in_a_row = self.duplicates_in_a_row + 1 if "duplicate_of" in trial.user_attrs else 0
+        if self.duplicates_in_a_row >= self.duplicate_limit:
+            self.exhausted = True
+            study.stop()
+        elif counted(study.get_trials(deepcopy=False, states=DONE_STATES)) >= self.target:
+            study.stop()
+
+
 def make_sampler(name: str, seed: int, space: SearchSpace, multi_objective: bool) -> optuna.samplers.BaseSampler:
     if name not in SAMPLERS:
         raise ValueError(f"sweep.sampler={name!r}: choose one of {SAMPLERS}")
@@ -110,11 +138,44 @@ def _sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSa
     return optuna.samplers.NSGAIISampler(seed=seed)
 
 
+KIND_ATTR = "pruning_kind"  # "head" or "finetune": which trials a trial's epochs may be compared with
+
+
+class _TrialsOfKind:
+    """The study as a pruner reads it, holding only the trials of one kind."""
+
+    def __init__(self, study: optuna.Study, kind: str) -> None:
+        self._study = study
+        self._kind = kind
+
+    def get_trials(self, deepcopy: bool = True, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states)
+                if t.user_attrs.get(KIND_ATTR, "head") == self._kind]  # trials from before kinds: head
+
+    def __getattr__(self, name: str) -> Any:  # direction and the rest: the study's own
+        return getattr(self._study, name)
+
+
+class SameKindPruner(optuna.pruners.BasePruner):
+    """Prunes a trial against trials of its own kind only (user attribute `pruning_kind`). In a space that mixes
+    head-only trials with fine-tuning ones, cross-validated fine-tuning trials report no per-epoch values and a
+    one-split one's curve continues past the head's epochs: counted with the head trials, they made the median
+    pruner's start-up count and compare head trials with a single early trial, which then pruned every later
+    head trial. Wraps the median pruner, which reads the study only through `get_trials` and `direction`."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
+        self.inner = inner
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        kind = trial.user_attrs.get(KIND_ATTR, "head")
+        return self.inner.prune(_TrialsOfKind(study, kind), trial)  # type: ignore[arg-type]
+
+
 def make_pruner(name: str, max_epochs: int, startup_trials: int = 5, warmup_epochs: int | None = None
                 ) -> optuna.pruners.BasePruner:
     if name == "median":
         warmup = max(1, max_epochs // 4) if warmup_epochs is None else warmup_epochs
-        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup)
+        return SameKindPruner(optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
     if name == "none":

@@ -21,7 +21,7 @@ from garbage_hpo.sweep.latency import objective_values
 from garbage_hpo.sweep.pruning import EpochReports
 from garbage_hpo.sweep.recovery import worker_id
 from garbage_hpo.sweep.space import SearchSpace
-from garbage_hpo.sweep.strategies import earlier_duplicate
+from garbage_hpo.sweep.strategies import KIND_ATTR, earlier_duplicate
 from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.trial_run import TrialRecording, TrialRuns
@@ -120,6 +120,8 @@ class Trials:
     def _train(self, trial: optuna.Trial, settings: RunSettings, prepared: Prepared, tracker: Tracker) -> Measured:
         """One split (per-epoch pruning) or k folds (per-fold pruning); the trial keeps how it was measured."""
         result: Measured
+        with self.trial_times.part("optuna"):  # the pruner compares it with trials of its kind only
+            trial.set_user_attr(KIND_ATTR, "finetune" if settings.finetuning else "head")
         reports = EpochReports(trial, self.stop, self.trial_times, report=not self.multi)
         if settings.cv_folds > 1:
             result = run_cv(settings, prepared, tracker, on_epoch=reports.folds(), stop_check=self.stop.check)

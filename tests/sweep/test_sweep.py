@@ -418,6 +418,87 @@ def test_a_grid_sweep_runs_every_grid_point_exactly_once(experiment, workers, in
     assert len(points) == len(expected) and set(points) == expected, points
 
 
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _random_sweep_points(callback_for) -> tuple[list[tuple], int]:
+    """A random-sampler sweep of the shipped `reduction` space (6 points) asked for 6 trials, skipping duplicates
+    as Trials.run does: the distinct points it ran, and how many trials it made in all."""
+    from garbage_hpo.sweep.strategies import earlier_duplicate, make_sampler
+
+    space = load_space(REPO / "sweeps" / "reduction.yaml", REPO / "conf")
+    study = optuna.create_study(sampler=make_sampler("random", 3, space, multi_objective=False))
+
+    def objective(trial: optuna.Trial) -> float:
+        space.sample(trial)
+        duplicate = earlier_duplicate(trial)
+        if duplicate is not None:
+            trial.set_user_attr("duplicate_of", duplicate)
+            raise optuna.TrialPruned()
+        return 0.5
+
+    study.optimize(objective, callbacks=[callback_for(6)])
+    ran = [tuple(sorted(t.params.items())) for t in study.trials if "duplicate_of" not in t.user_attrs]
+    return ran, len(study.trials)
+
+
+def test_trials_skipped_as_duplicates_do_not_use_up_n_trials():
+    from garbage_hpo.sweep.strategies import TrialBudget
+
+    ran, made = _random_sweep_points(TrialBudget)
+    assert len(ran) == len(set(ran)) == 6 and made > 6  # duplicates were drawn, and skipped for free
+    # how it was: the sweep counted completed and pruned trials, duplicates (recorded PRUNED) among them
+    before, _ = _random_sweep_points(lambda n: optuna.study.MaxTrialsCallback(n, states=DONE))
+    assert len(set(before)) < 6
+
+
+def test_a_sampler_that_only_draws_points_already_tried_stops_the_sweep():
+    from garbage_hpo.sweep.strategies import TrialBudget
+
+    budget = TrialBudget(target=10, duplicate_limit=5)
+    ran, made = _random_sweep_points(lambda n: budget)  # 6 points exist, 10 asked for
+    assert budget.exhausted and len(ran) == 6 and made >= 6 + 5
+
+
+def _pruned_head_trials(pruner: optuna.pruners.BasePruner) -> list[bool]:
+    """Decisions in a mixed space, as the sweep makes it: head trial 0 learns well, four cross-validated
+    fine-tuning trials complete without per-epoch values, then five head trials, each a little better than the
+    one before but all below trial 0 at every epoch, ask whether to stop after each of 4 epochs."""
+    from garbage_hpo.sweep.strategies import KIND_ATTR
+
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+
+    def run(kind: str, curve: list[float]) -> bool:
+        trial = study.ask()
+        trial.set_user_attr(KIND_ATTR, kind)
+        for epoch, value in enumerate(curve, start=1):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return True
+        study.tell(trial, curve[-1] if curve else 0.9)
+        return False
+
+    run("head", [0.6, 0.7, 0.8, 0.85])
+    for _ in range(4):
+        run("finetune", [])
+    return [run("head", [0.5 + i / 50, 0.6 + i / 50, 0.7 + i / 50, 0.75 + i / 50]) for i in range(5)]
+
+
+def test_head_trials_are_pruned_against_head_trials_only_in_a_mixed_space():
+    from garbage_hpo.sweep.strategies import make_pruner
+
+    plain = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    # before: the fine-tuning trials filled the start-up count and trial 0 alone was the median: all pruned
+    assert _pruned_head_trials(plain) == [True] * 5
+    # now: head trials wait for 5 completed head trials of their own before any is pruned
+    assert _pruned_head_trials(make_pruner("median", 4, startup_trials=5, warmup_epochs=1)) == [False] * 5
+    # and once two head trials have completed (trial 0 and the first), the next two fall below their median at
+    # epoch 2 (0.65) and are pruned; the last two are above it and run to the end
+    few = make_pruner("median", 4, startup_trials=2, warmup_epochs=1)
+    assert _pruned_head_trials(few) == [False, True, True, False, False]
+
+
 @pytest.mark.slow
 def test_a_study_refuses_to_continue_under_other_fixed_settings_naming_the_keys(runs, tiny_demo, tmp_path):
     run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
