@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
-UI_PORT ?= 5000
+UI_PORT ?= $(or $(GARBAGE_HPO_UI_PORT),5000)
 
 EXPERIMENT ?=
 

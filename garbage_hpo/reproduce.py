@@ -67,6 +67,7 @@ class Reproduction:
     registered_version: str
     champion: bool
     ensemble: dict | None = None  # `ensemble=k`: the top-k trials' CV on the same folds, and whether it shipped
+    link: str = ""  # the reproduction run in the MLflow UI
 
     @property
     def passed(self) -> bool:
@@ -227,7 +228,7 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
     from garbage_hpo.preparation import prepare, run_tags
     from garbage_hpo.settings import ensemble_setting, read_settings
-    from garbage_hpo.tracking import Tracker
+    from garbage_hpo.tracking import Tracker, ui_hint, ui_link
 
     tolerance = float(overrides.pop("tolerance", 0.5))
     if tolerance < 0:
@@ -247,7 +248,10 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     tracker = Tracker(uri, experiment, settings.runs / "mlartifacts",
                       run_name=f"reproduce-{best.study_name}-trial-{best.number}",
                       tags={"hpo.role": "reproduction", "hpo.reproduction_of": best.run_id,
-                            "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number)},
+                            "optuna.study_name": best.study_name, "optuna.trial_number": str(best.number),
+                            "mlflow.note.content": f"Reproduction of trial {best.number} of sweep study "
+                                                   f"{best.study_name} (run {best.run_id}): re-trained, exported "
+                                                   "and registered"},
                       # nested under the sweep run that ran the trial: the registered champion sits in its tree
                       parent_run_id=original.data.tags.get("mlflow.parentRunId"))
     status = "FAILED"
@@ -263,7 +267,8 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
             best.study_name, best.number, best.run_id, tracker.run_id, best.value, model.value,
             (model.value - best.value) * 100, tolerance, model.folds, model.std, model.ci95, model.n,
             model.refit_epochs is not None, model.refit_epochs, model.train_images, model.test, agreement, max_diff,
-            checked, str(model.checkpoint), str(mindir), "", False, ensemble)
+            checked, str(model.checkpoint), str(mindir), "", False, ensemble,
+            ui_link(uri, tracker.experiment_id, tracker.run_id) + ui_hint(uri))
         record(report, tracker, client, notes, model)
         status = "FINISHED"
         return report
@@ -323,6 +328,7 @@ def human_report(report: Reproduction) -> str:
     lines += [f"MINDIR export: top-1 agrees on {report.export_top1_agreement:.1%} of {report.export_check_photos} "
               f"photos, max score difference {report.export_max_abs_diff:.2e}: {report.mindir}",
               f"registered garbage-hpo version {report.registered_version}: {alias}",
+              f"MLflow: {report.link}",
               "REPRODUCED" if report.passed else "NOT REPRODUCED"]
     return "\n".join(lines)
 

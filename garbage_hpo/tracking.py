@@ -89,7 +89,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-UI_PORT = 5000  # `make ui`'s default port
+UI_PORT = int(os.environ.get("GARBAGE_HPO_UI_PORT") or 5000)  # `make ui`'s port (the Makefile reads the same)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3: "custom_model_development" = classic training runs
 
 
@@ -108,7 +108,8 @@ def ui_hint(uri: str) -> str:
     """How to open a local store in the UI (`make ui` serves runs/mlflow.db unless STORE= names another)."""
     if uri.startswith(("http://", "https://")):
         return ""
-    return f" (start the UI with: make ui STORE={uri})"
+    port = f" UI_PORT={UI_PORT}" if UI_PORT != 5000 else ""
+    return f" (start the UI with: make ui STORE={uri}{port})"
 
 
 OPEN_TRACKERS: set[Tracker] = set()  # runs this process has open, closed KILLED by close_open_runs on a stop

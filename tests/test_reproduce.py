@@ -68,6 +68,7 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     assert report["trial_number"] == best.number and report["original_run_id"] == best.user_attrs["mlflow_run_id"]
     assert report["recorded_val_acc"] == pytest.approx(best.value) and report["cv_folds"] == 5
     assert report["difference_pp"] == 0.0 and report["passed"] and report["champion"]
+    assert report["link"].startswith("http://127.0.0.1:") and f"/runs/{report['run_id']}?" in report["link"]
     assert report["export_top1_agreement"] == 1.0 and report["export_max_abs_diff"] < 1e-4
     # the shipped model is the refit on every training photo, for the epoch count CV chose
     photos = sum(1 for _ in (env["data"] / "train").glob("*/*"))

@@ -26,6 +26,12 @@ class TrialRecording:
     trial_plots: bool
 
 
+def describe_trial(number: int, study_name: str, sampled: dict) -> str:
+    """The trial run's description in the MLflow UI: which trial, and the point it measures."""
+    point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items())
+    return f"Trial {number} of sweep study {study_name}: {point or 'the base configuration'}"
+
+
 class TrialRuns:
     def __init__(self, record: TrialRecording) -> None:
         self.record = record
@@ -38,7 +44,8 @@ class TrialRuns:
         tracker = Tracker(
             self.record.tracking_uri, self.record.experiment, self.record.runs / "mlartifacts",
             run_name=f"trial-{number}", parent_run_id=parent_run_id,
-            tags={"hpo.role": "trial", "optuna.trial_number": str(number), "optuna.study_name": self.record.study_name})
+            tags={"hpo.role": "trial", "optuna.trial_number": str(number), "optuna.study_name": self.record.study_name,
+                  "mlflow.note.content": describe_trial(number, self.record.study_name, sampled)})
         tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
         return tracker
 

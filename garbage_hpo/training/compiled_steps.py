@@ -17,9 +17,18 @@ from mindspore import nn
 
 from garbage_hpo.models.head import Classifier, HeadSpec
 from garbage_hpo.training.loop import restore, snapshot
-from garbage_hpo.training.optim import MOMENTUM_DEFAULT, build_optimizer
+from garbage_hpo.training.optim import MOMENTUM_DEFAULT, WEIGHT_DECAY_PARAM, build_optimizer
 
-RESETTABLE_OPTIMIZER_VALUES = ("momentum",)  # Parameters of the optimizer set per trial, not baked in
+RESETTABLE_OPTIMIZER_VALUES = ("momentum", "weight_decay")  # Parameters of the optimizer set per trial, not baked in
+SCHEDULE_BUCKET = 4096  # learning-rate arrays are padded to a multiple of this many steps
+
+
+def padded_schedule(lrs: np.ndarray) -> np.ndarray:
+    """`lrs` padded with its last value to a multiple of SCHEDULE_BUCKET steps. The array's length is part of the
+    compiled graph; the optimizer reads entry i at step i, so entries past the last step are never read, and
+    trials of 10, 20 or 30 epochs share one graph."""
+    length = -(-len(lrs) // SCHEDULE_BUCKET) * SCHEDULE_BUCKET
+    return np.concatenate([lrs, np.full(length - len(lrs), lrs[-1], lrs.dtype)]) if length > len(lrs) else lrs
 
 
 class MaskedLoss(nn.Cell):
@@ -84,6 +93,8 @@ class CompiledSteps:
                 param.set_data(ms.Tensor(lrs))
             elif param.name == "momentum":
                 param.set_data(ms.Tensor(np.float32(optimizer.get("momentum", MOMENTUM_DEFAULT))))
+            elif param.name.endswith(WEIGHT_DECAY_PARAM):
+                param.set_data(ms.Tensor(np.float32(optimizer.get("weight_decay", 0.0))))
             elif param.name in entry.initial_state:
                 param.set_data(ms.Tensor(entry.initial_state[param.name]))
         return entry.classifier, entry.step

@@ -24,7 +24,7 @@ from mindspore import Parameter, nn
 from garbage_hpo.metrics import evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
-from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps
+from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps, padded_schedule
 from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.loop import NonFiniteLossError
 from garbage_hpo.training.schedule import lr_schedule
@@ -131,7 +131,7 @@ def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed:
     k = len(trains)
     batch = effective_batch_size(cfg.batch_size, min(len(t) for t in trains))
     steps = min(len(t) for t in trains) // batch
-    lrs = lr_schedule(total_steps=steps * cfg.epochs, **cfg.schedule)
+    lrs = padded_schedule(lr_schedule(total_steps=steps * cfg.epochs, **cfg.schedule))
     key = "stack:" + json.dumps([CompiledSteps.key(spec, cfg.optimizer, batch, len(lrs)), k])
     stack, step = steps_cache.acquire_cell(key, FoldStack(spec, k), FoldStackLoss, cfg.optimizer, lrs)
     n_cls = spec.num_classes

@@ -8,6 +8,21 @@ from mindspore import nn
 
 OPTIMIZERS = ("momentum", "adam")
 MOMENTUM_DEFAULT = 0.9
+WEIGHT_DECAY_PARAM = "weight_decay_value"
+
+
+class WeightDecay(nn.Cell):
+    """The weight decay as a parameter of the optimizer rather than a constant of its graph (MindSpore's "dynamic"
+    weight decay, here constant over the steps): a compiled training step can then be reused by a trial with
+    another weight decay (compiled_steps.py). It computes what a float weight decay does: gradient + wd * weight."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.weight_decay_value = ms.Parameter(ms.Tensor(np.float32(value)), name=WEIGHT_DECAY_PARAM,
+                                               requires_grad=False)
+
+    def construct(self, global_step):
+        return self.weight_decay_value
 
 
 def check_optimizer(name: str, *, momentum: float = 0.9, weight_decay: float = 0.0, beta1: float = 0.9,
@@ -31,6 +46,7 @@ def build_optimizer(name: str, params: list, lrs: np.ndarray, *, momentum: float
     """`lrs` is a per-step list that must cover every step the optimizer will take."""
     check_optimizer(name, momentum=momentum, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps)
     lr = ms.Tensor(lrs)
+    decay = WeightDecay(weight_decay)
     if name == "momentum":
-        return nn.Momentum(params, learning_rate=lr, momentum=momentum, weight_decay=weight_decay)
-    return nn.Adam(params, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        return nn.Momentum(params, learning_rate=lr, momentum=momentum, weight_decay=decay)
+    return nn.Adam(params, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay)

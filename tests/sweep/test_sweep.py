@@ -148,6 +148,7 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
         run = by_run[trial.user_attrs["mlflow_run_id"]]
         assert run.data.tags["optuna.trial_number"] == str(trial.number)
         assert run.data.tags["optuna.study_name"] == "head_depth"
+        assert run.data.tags["mlflow.note.content"].startswith(f"Trial {trial.number} of sweep study head_depth: ")
         assert run.data.tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
         assert run.data.params["sampled.head.depth"] == str(trial.params["head.depth"])
         assert run.data.params["head.depth"] == str(trial.params["head.depth"])  # the resolved config, too

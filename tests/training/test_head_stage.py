@@ -45,6 +45,22 @@ def test_reused_graph_gives_exactly_the_numbers_of_a_fresh_one(optimizer):
     assert len({round(v[0], 6) for v in fresh}) == 3  # and training moved
 
 
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_a_graph_is_reused_across_weight_decays_with_the_numbers_of_a_fresh_one(name):
+    # a sweep searches the weight decay on a continuous range: baked into the graph, no trial could reuse one
+    spec = HeadSpec(num_classes=6, in_features=32, depth=1)
+    lr = 0.05 if name == "momentum" else 0.005
+    stage = {"epochs": 3, "batch_size": 16, "schedule": {"name": "cosine", "lr_max": lr}}
+    shared = CompiledSteps()
+    _run(shared, spec, StageConfig(**stage, optimizer={"name": name, "weight_decay": 0.2}), seed=9)
+    decayed = StageConfig(**stage, optimizer={"name": name, "weight_decay": 0.03})
+    reused, _ = _run(shared, spec, decayed)
+    fresh, _ = _run(CompiledSteps(), spec, decayed)
+    none, _ = _run(CompiledSteps(), spec, StageConfig(**stage, optimizer={"name": name, "weight_decay": 0.0}))
+    assert shared.builds == 1 and shared.reuses == 1
+    assert reused == fresh and fresh != none  # the reused graph decays with the new trial's value
+
+
 def test_graph_shape_changes_build_a_new_graph_and_dropout_changes_results():
     steps = CompiledSteps()
     cfg = StageConfig(epochs=2, batch_size=16, optimizer={"name": "momentum"}, schedule={"name": "constant",
