@@ -1,6 +1,7 @@
 """Measure garbage-hpo on this machine and record the figures:
 
-    python -m garbage_hpo.bench [data.root=DIR] [sections=extract,head,sweep,finetune,latency,startup] [trials=30]
+    python -m garbage_hpo.bench [data.root=DIR] [sections=extract,head,sweep,finetune,latency,startup[,champion]]
+                                [trials=30]
                                 [images=128] [--no-record]
 
 Runs on the real photos when data.root is given (else the generated demo set) and prints one line per
@@ -19,6 +20,8 @@ machine, the command and a table of the figures is appended to BENCHMARKS.md. Se
   latency   single-image latency of the exported MINDIR and of the training-time network
   startup   a whole cached `python -m garbage_hpo.train` (median of 3, temporary MLflow store) and the time
             spent importing the command
+  champion  (only when named in sections=) the `champion` sweep with its defaults on warm caches: wall time,
+            best CV mean, peak RSS, head graphs compiled / reused
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import numpy as np
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
 from garbage_hpo.training.loop import StageRun, TrainVal
 
-SECTIONS = ("extract", "head", "sweep", "finetune", "latency", "startup")
+SECTIONS = ("extract", "head", "sweep", "finetune", "latency", "startup", "champion")
+DEFAULT_SECTIONS = SECTIONS[:-1]  # champion: on request, it takes the flagship sweep's ten-odd minutes
 PROJECT = Path(__file__).resolve().parents[2]
 Figures = dict[str, float | int | str | None]
 
@@ -193,30 +197,9 @@ def bench_sweep(settings, overrides: dict[str, str], trials: int) -> Figures:
     """A warm-cache head sweep in its own process. Its overhead is what the sweep's in-process counters
     (sweep/timing.py, logged on its parent run) attribute to Optuna, MLflow, config composition and the rest
     outside training: comparing two processes' wall times measured the machine's load more than the sweep."""
-    from mlflow.tracking import MlflowClient
-
-    from garbage_hpo.paths import default_weights_path
-
-    runs = settings.runs.absolute()
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        sweep_runs = Path(tmp) / "runs"
-        (sweep_runs / "cache").mkdir(parents=True)
-        if (runs / "cache" / "features").is_dir():  # warm cache: the sweep does no backbone work
-            os.symlink(runs / "cache" / "features", sweep_runs / "cache" / "features")
-        args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=20",
-                "sweep.enqueue=[]", "sweep.cv_folds=1"]
-        args += [f"{k}={v}" for k, v in overrides.items()]
-        env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
-                            "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
-        start = time.perf_counter()
-        sweep = _child(["-m", "garbage_hpo.sweep", *args], env, Path(tmp) / "sweep.log")
-        process_wall = time.perf_counter() - start
-        client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
-        parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                    filter_string="tags.`hpo.role` = 'sweep'")[0]
-        metrics = parent.data.metrics
-        if metrics.get("trials_complete", 0) < trials:
-            raise RuntimeError(f"bench sweep completed {metrics.get('trials_complete')} of {trials} trials:\n{sweep}")
+    args = ["+experiment=head_depth", f"sweep.n_trials={trials}", "sweep.pruner=none", "train.epochs=20",
+            "sweep.enqueue=[]", "sweep.cv_folds=1"]
+    metrics, process_wall = _warm_sweep(settings, [*args, *(f"{k}={v}" for k, v in overrides.items())], trials)
     out: Figures = {
         "sweep_trials": trials, "sweep_wall_s": metrics["sweep_trials_seconds"], "sweep_process_wall_s": process_wall,
         "sweep_overhead_pct": metrics["time.overhead_pct"],
@@ -238,6 +221,53 @@ def bench_sweep(settings, overrides: dict[str, str], trials: int) -> Figures:
     say("work: head graphs compiled / reused", f"{out['sweep_graphs_compiled']} / {out['sweep_graphs_reused']}")
     say("peak RSS of the sweep process", out["sweep_peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
     return out
+
+
+def bench_champion(settings, overrides: dict[str, str]) -> Figures:
+    """The flagship `champion` sweep with its own defaults (40 trials, 5-fold CV) on warm feature caches: its
+    wall time, peak RSS and compiled-graph reuse, as a user runs it."""
+    args = ["+experiment=champion", *(f"{k}={v}" for k, v in overrides.items())]
+    metrics, process_wall = _warm_sweep(settings, args, None)
+    out: Figures = {"champion_wall_s": metrics["sweep_trials_seconds"], "champion_process_wall_s": process_wall,
+                    "champion_trials": metrics.get("trials_complete", 0) + metrics.get("trials_pruned", 0),
+                    "champion_best_cv_mean": metrics.get("best_cv_mean"),
+                    "champion_peak_rss_mb": metrics.get("work.peak_rss_mb"),
+                    "champion_graphs_compiled": metrics.get("work.head_graphs_compiled"),
+                    "champion_graphs_reused": metrics.get("work.head_graphs_reused")}
+    say(f"champion sweep, {out['champion_trials']:.0f} trials, wall", out["champion_wall_s"], "s",
+        f"trials only; the whole process took {process_wall:.1f} s with start-up")
+    say("  best CV mean", out["champion_best_cv_mean"], "")
+    say("  head graphs compiled / reused", f"{out['champion_graphs_compiled']} / {out['champion_graphs_reused']}")
+    say("  peak RSS of the sweep process", out["champion_peak_rss_mb"], "MB", "VmHWM, reported by the sweep itself")
+    return out
+
+
+def _warm_sweep(settings, args: list[str], trials: int | None) -> tuple[dict[str, float], float]:
+    """A sweep (`args`) in a child process on a temporary store, the project's feature and probe caches linked
+    in; the parent run's metrics and the process's wall time."""
+    from mlflow.tracking import MlflowClient
+
+    from garbage_hpo.paths import default_weights_path
+
+    runs = settings.runs.absolute()
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        sweep_runs = Path(tmp) / "runs"
+        (sweep_runs / "cache").mkdir(parents=True)
+        for cache in ("features", "probe"):  # warm caches: the sweep does no backbone work
+            if (runs / "cache" / cache).is_dir():
+                os.symlink(runs / "cache" / cache, sweep_runs / "cache" / cache)
+        env = os.environ | {"GARBAGE_HPO_RUNS": str(sweep_runs),
+                            "GARBAGE_HPO_WEIGHTS": str(default_weights_path().parent)}
+        start = time.perf_counter()
+        sweep = _child(["-m", "garbage_hpo.sweep", *args], env, Path(tmp) / "sweep.log")
+        process_wall = time.perf_counter() - start
+        client = MlflowClient(tracking_uri=f"sqlite:///{sweep_runs / 'mlflow.db'}")
+        parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                    filter_string="tags.`hpo.role` = 'sweep'")[0]
+        metrics = parent.data.metrics
+        if trials is not None and metrics.get("trials_complete", 0) < trials:
+            raise RuntimeError(f"bench sweep completed {metrics.get('trials_complete')} of {trials} trials:\n{sweep}")
+    return metrics, process_wall
 
 
 def _child(args: list[str], env: dict[str, str], log_path: Path) -> str:
@@ -373,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides, flags, extra = split_args(argv, {"no-record": False})
         if extra:
             raise ValueError(f"unexpected arguments {extra} (see --help)")
-        sections = overrides.pop("sections", ",".join(SECTIONS)).split(",")
+        sections = overrides.pop("sections", ",".join(DEFAULT_SECTIONS)).split(",")
         unknown = sorted(set(sections) - set(SECTIONS))
         if unknown:
             raise ValueError(f"sections={','.join(unknown)}: choose from {','.join(SECTIONS)}")
@@ -403,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             "finetune": lambda: bench_finetune(settings_for, base),
             "latency": lambda: bench_latency(base),
             "startup": lambda: bench_startup(base, overrides),
+            "champion": lambda: bench_champion(base, overrides),
         }
         for name in SECTIONS:
             if name in sections:

@@ -59,16 +59,19 @@ def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = 
     def progress(epoch: int, partial: CVResult) -> None:
         accs = partial.curves[:, -1]
         log.info("epoch %d: fold-mean val_acc %.4f (folds %s)", epoch, accs.mean(), " ".join(f"{a:.3f}" for a in accs))
+        if tracker is not None:  # as it comes: a trial pruned at this epoch keeps its curve so far
+            tracker.log_metrics({CV_CURVE: float(accs.mean())}, step=epoch)
         if on_epoch is not None:
             on_epoch(epoch, partial)
 
     if settings.finetuning:
         result = cross_validate_finetune(settings, prepared, folds, stop_check)
+        if tracker is not None:  # its folds run one after another: the fold-mean curve exists at the end
+            for epoch, value in enumerate(result.mean_curve, start=1):
+                tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
     else:
         result = cross_validate_head(settings, prepared, folds, progress)
     if tracker is not None:
-        for epoch, value in enumerate(result.mean_curve, start=1):
-            tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
         tracker.log_metrics(result.record() | {"train_seconds": result.seconds}, step=result.refit_epochs,
                             flush=True)
     return result

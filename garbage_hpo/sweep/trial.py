@@ -26,6 +26,7 @@ from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.trial_run import TrialRecording, TrialRuns
 from garbage_hpo.tracking import Tracker
+from garbage_hpo.training.compiled_steps import release_runtime_memory
 
 
 class Trials:
@@ -123,11 +124,14 @@ class Trials:
         with self.trial_times.part("optuna"):  # the pruner compares it with trials of its kind only
             trial.set_user_attr(KIND_ATTR, "finetune" if settings.finetuning else "head")
         reports = EpochReports(trial, self.stop, self.trial_times, report=not self.multi)
-        if settings.cv_folds > 1:
-            result = run_cv(settings, prepared, tracker, on_epoch=reports.folds(), stop_check=self.stop.check)
-        else:
-            result = train(settings, prepared, tracker, on_epoch=reports.one_split(), evaluate_test=False,
-                           save_checkpoint=self.record.save_checkpoints, plots=self.record.trial_plots)
+        try:
+            if settings.cv_folds > 1:
+                result = run_cv(settings, prepared, tracker, on_epoch=reports.folds(), stop_check=self.stop.check)
+            else:
+                result = train(settings, prepared, tracker, on_epoch=reports.one_split(), evaluate_test=False,
+                               save_checkpoint=self.record.save_checkpoints, plots=self.record.trial_plots)
+        finally:  # pruned or not: many models run in one process (compiled_steps.py)
+            release_runtime_memory()
         with self.trial_times.part("optuna"):
             for key, value in result.trial_attrs().items():
                 trial.set_user_attr(key, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 
 import optuna
 
@@ -86,8 +87,18 @@ def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: Prob
     return "\n".join(lines)
 
 
+def wrapped(text: str, width: int = 110) -> str:
+    """Lines of at most `width` characters, continuations indented under their line: the MLflow UI shows a code
+    block unwrapped, and one long line made the parent run's page wider than the screen."""
+    out = []
+    for line in text.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out.extend(textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""])
+    return "\n".join(out)
+
+
 def parent_note(question: str, summary: str, best_run_link: str | None) -> str:
     """The parent run's description (`mlflow.note.content`, shown first on its page in the MLflow UI): the
     question, what won with its value and interval, the probe verdict, and a link to the winning trial."""
-    note = f"**{question}**\n\n```\n{summary}\n```\n"
+    note = f"**{question}**\n\n```\n{wrapped(summary)}\n```\n"
     return note + (f"\nWinning trial: {best_run_link}\n" if best_run_link else "")

@@ -23,6 +23,13 @@ RESETTABLE_OPTIMIZER_VALUES = ("momentum", "weight_decay")  # Parameters of the 
 SCHEDULE_BUCKET = 4096  # learning-rate arrays are padded to a multiple of this many steps
 
 
+def release_runtime_memory() -> None:
+    """Hand back the runtime memory MindSpore cached for the models this process ran. It keeps a memory pool per
+    model; a sweep runs dozens in one process, and without this its resident memory grew by a few hundred MB
+    with every new graph (BENCHMARKS.md). Compiled graphs stay compiled and reusable."""
+    ms.ms_memory_recycle()
+
+
 def padded_schedule(lrs: np.ndarray) -> np.ndarray:
     """`lrs` padded with its last value to a multiple of SCHEDULE_BUCKET steps. The array's length is part of the
     compiled graph; the optimizer reads entry i at step i, so entries past the last step are never read, and

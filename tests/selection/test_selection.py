@@ -215,3 +215,25 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)
+
+
+def test_a_cv_trial_pruned_mid_way_keeps_its_fold_mean_curve_in_mlflow(runs, tiny_demo):
+    from garbage_hpo.preparation import prepare
+    from garbage_hpo.selection.run import run_cv
+    from garbage_hpo.tracking import Tracker
+
+    settings = settings_of(f"data.root={tiny_demo}", "sweep.cv_folds=3", *TINY)
+    tracker = Tracker(f"sqlite:///{runs / 'mlflow.db'}", "pruned", runs / "mlartifacts")
+    seen = {}
+
+    def prune_at_two(epoch, partial) -> None:  # what the sweep's pruning hook does when the pruner says stop
+        seen[epoch] = float(partial.mean_curve[-1])
+        if epoch == 2:
+            raise optuna.TrialPruned("2")
+
+    with pytest.raises(optuna.TrialPruned):
+        run_cv(settings, prepare(settings), tracker, on_epoch=prune_at_two)
+    tracker.end("KILLED")
+    history = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").get_metric_history(
+        tracker.run_id, "epoch/cv_mean_acc")
+    assert {m.step: m.value for m in history} == pytest.approx(seen) and sorted(seen) == [1, 2]
