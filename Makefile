@@ -76,7 +76,8 @@ bench: $(VENV)/.installed
 STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 ui:
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)/#/experiments?workflowType=machine_learning (store $(STORE))"
-	$(VENV)/bin/mlflow ui --backend-store-uri $(STORE) --host 127.0.0.1 --port $(UI_PORT)
+	$(VENV)/bin/mlflow server --app-name garbage-hpo --backend-store-uri $(STORE) --host 127.0.0.1 --port $(UI_PORT) \
+		--workers 1
 
 clean:
 	rm -rf runs/cache runs/hydra runs/models

@@ -41,8 +41,10 @@ def rendered(url: str) -> str:
 @pytest.fixture
 def mlflow_ui(runs):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-                               f"sqlite:///{runs / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
+    # as `make ui` starts it: MLflow's server with this project's app (garbage_hpo/ui_app.py)
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "garbage-hpo",
+                               "--backend-store-uri", f"sqlite:///{runs / 'mlflow.db'}", "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -78,3 +80,38 @@ def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", charts))
     sections = [m.group(1) for m in re.finditer(r"\b(epoch|per_category|per_class|Model metrics) \(\d+\)", text)]
     assert sections[:1] == ["epoch"] and "Model metrics" in sections  # learning curves first
+
+
+def text_of(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def test_every_way_in_lands_on_the_training_runs_and_a_pruned_trial_shows_its_curve(runs, tiny_demo, mlflow_ui):
+    from garbage_hpo.preparation import prepare
+    from garbage_hpo.selection.run import run_cv
+    from garbage_hpo.tracking import Tracker
+    from tests.conftest import settings_of
+
+    run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "data.image_size=64",
+            "train.epochs=3", "sweep.n_trials=2", "sweep.cv_folds=1", "sweep.pruner=none")
+    # a cross-validated trial pruned after epoch 2, recorded as the sweep records one
+    settings = settings_of(f"data.root={tiny_demo}", "data.image_size=64", "train.epochs=4", "sweep.cv_folds=3")
+    pruned = Tracker(f"sqlite:///{runs / 'mlflow.db'}", "head_depth", runs / "mlartifacts", run_name="trial-pruned",
+                     tags={"hpo.role": "trial"})
+
+    def prune_at_two(epoch, _partial) -> None:
+        if epoch == 2:
+            raise optuna.TrialPruned("2")
+
+    with pytest.raises(optuna.TrialPruned):
+        run_cv(settings, prepare(settings), pruned, on_epoch=prune_at_two)
+    pruned.finish("KILLED", {"pruned_at_epoch": 2.0}, {"hpo.state": "PRUNED"})
+
+    # `make ui`'s link is the experiment list; the list's own link to the experiment carries no workflowType
+    listing = rendered(f"{mlflow_ui}/#/experiments?workflowType=machine_learning")
+    href = re.search(r'href="(#/experiments/(\d+))"', listing)
+    assert href is not None and "head_depth" in text_of(listing)
+    opened = text_of(rendered(f"{mlflow_ui}/{href.group(1)}"))
+    assert "sweep-head_depth-" in opened and "Overview" not in opened  # runs, not the GenAI overview
+    page = text_of(rendered(f"{mlflow_ui}/#/experiments/{href.group(2)}/runs/{pruned.run_id}/model-metrics"))
+    assert re.search(r"\bepoch \(1\)", page) and "cv_mean_acc" in page  # the pruned trial's fold-mean curve
