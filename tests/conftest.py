@@ -8,10 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,3 +124,29 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen:
     """Start a process with stdout and stderr going to `log` (the child keeps its own copy of the file)."""
     with open(log, "w", encoding="utf-8") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+@contextlib.contextmanager
+def make_ui_server(store: Path) -> Iterator[str]:
+    """MLflow's server as `make ui` starts it (this project's app, garbage_hpo/ui_app.py) on a free port, serving
+    `store`; its base URL once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "garbage-hpo",
+                               "--backend-store-uri", f"sqlite:///{store}", "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(base, timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, "the MLflow server exited"
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -4,9 +4,6 @@ What the browser then shows is in test_ui_browser.py (where Chromium is installe
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import mlflow
 import pytest
 
 from garbage_hpo.ui_app import TRAINING_DEFAULT, WORKFLOW_KEY, with_training_default
-from tests.test_ui_browser import free_port
+from tests.conftest import make_ui_server
 
 UI = Path(mlflow.__file__).parent / "server" / "js" / "build"
 
@@ -35,24 +32,9 @@ def test_the_default_runs_before_mlflows_scripts_and_keeps_a_users_choice():
 
 @pytest.mark.slow
 def test_make_uis_server_serves_the_page_with_the_default(runs):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "garbage-hpo",
-                               "--backend-store-uri", f"sqlite:///{runs / 'mlflow.db'}", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(240):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    page = response.read().decode()
-                break
-            except OSError:
-                assert server.poll() is None, "the server exited"
-                time.sleep(0.5)
+    with make_ui_server(runs / "mlflow.db") as base:
+        with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+            page = response.read().decode()
         assert TRAINING_DEFAULT in page
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5",
-                                    timeout=10) as response:
-            assert b"experiments" in response.read()  # and MLflow's API behind it
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/search?max_results=5", timeout=10) as reply:
+            assert b"experiments" in reply.read()  # and MLflow's API behind it

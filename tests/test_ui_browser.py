@@ -10,15 +10,12 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli
+from tests.conftest import make_ui_server, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed"), pytest.mark.slow]
@@ -40,24 +37,8 @@ def rendered(url: str) -> str:
 
 @pytest.fixture
 def mlflow_ui(runs):
-    port = free_port()
-    # as `make ui` starts it: MLflow's server with this project's app (garbage_hpo/ui_app.py)
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "garbage-hpo",
-                               "--backend-store-uri", f"sqlite:///{runs / 'mlflow.db'}", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(base, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with make_ui_server(runs / "mlflow.db") as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves(runs, tiny_demo, mlflow_ui):
@@ -114,4 +95,5 @@ def test_every_way_in_lands_on_the_training_runs_and_a_pruned_trial_shows_its_cu
     opened = text_of(rendered(f"{mlflow_ui}/{href.group(1)}"))
     assert "sweep-head_depth-" in opened and "Overview" not in opened  # runs, not the GenAI overview
     page = text_of(rendered(f"{mlflow_ui}/#/experiments/{href.group(2)}/runs/{pruned.run_id}/model-metrics"))
-    assert re.search(r"\bepoch \(1\)", page) and "cv_mean_acc" in page  # the pruned trial's fold-mean curve
+    assert re.search(r"\bepoch \(1\)", page)  # its one curve, epoch/cv_mean_acc, the fold mean of epochs 1 and 2:
+    assert [m.step for m in pruned.client.get_metric_history(pruned.run_id, "epoch/cv_mean_acc")] == [1, 2]
