@@ -223,8 +223,8 @@ def log_final(tracker: Tracker, settings: RunSettings, prepared: Prepared, resul
               y_val: np.ndarray, out_dir: Path, plots: bool = True) -> None:
     classes = prepared.index.classes
     ci = wilson(round(result.val_acc * len(y_val)), len(y_val))
-    final = {f"{MODEL}val_acc": result.val_acc, f"{MODEL}val_top5": result.val_top5,
-             f"{MODEL}val_loss": result.val_loss, f"{MODEL}val_ci95_low": ci.low, f"{MODEL}val_ci95_high": ci.high,
+    final = {f"{MODEL}val_acc": result.val_acc, f"{MODEL}val_ci95_low": ci.low, f"{MODEL}val_ci95_high": ci.high,
+             f"{MODEL}val_top5": result.val_top5, f"{MODEL}val_loss": result.val_loss,
              "best_epoch": result.best_epoch, "train_seconds": result.seconds,
              "n_train": len(prepared.split.train), "n_val": len(prepared.split.val)} | result.extra
     final |= per_category_metrics(result.per_category) | per_class_metrics(result.per_class, classes)

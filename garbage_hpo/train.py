@@ -83,7 +83,7 @@ def train_cross_validated(settings: RunSettings, prepared: Prepared, tracker: Tr
     """k-fold CV value, then the refit on every training photo for refit_epochs (the saved model)."""
     cv = run_cv(settings, prepared, tracker)
     fitted = refit(settings, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(settings, tracker))
-    tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, step=cv.refit_epochs, flush=True)
+    tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, flush=True)
     for name in ("model.ckpt", "model.json"):
         tracker.log_artifact(fitted.checkpoint.with_name(name), "model")
     print(f"{cv.describe()} features_cached={prepared.features.from_cache} prepare_s={prepared.seconds:.1f} "

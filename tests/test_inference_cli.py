@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import garbage_hpo
+from garbage_hpo.tracking import shown
 from tests.conftest import run_cli
 
 
@@ -115,7 +116,7 @@ def test_evaluate_json_report_and_artifacts(env, tmp_path):
     assert (out / "confusion_matrix.png").stat().st_size > 1000 and (out / "misclassified.png").is_file()
     client = MlflowClient(tracking_uri=f"sqlite:///{env['runs'] / 'mlflow.db'}")
     run = client.get_run(report["mlflow_run_id"])
-    assert run.data.metrics["accuracy"] == pytest.approx(report["accuracy"])
+    assert run.data.metrics["accuracy"] == shown(report["accuracy"])
     assert {"confusion_matrix.png", "misclassified.png", "report.json"} <= {
         a.path for a in client.list_artifacts(run.info.run_id)}
 

@@ -37,7 +37,7 @@ def mlflow_ui(runs):
 def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves(runs, tiny_demo, mlflow_ui):
     proc = run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "data.image_size=64",
                    "train.epochs=3", "sweep.n_trials=3", "sweep.cv_folds=1", "sweep.pruner=none")
-    link = re.search(r"trials ranked by objective (\S+)", proc.stdout).group(1)
+    link = re.search(r"trials ranked by score (\S+)", proc.stdout).group(1)
     assert "workflowType=machine_learning" in link and "viewStateShareKey=trials" in link
     page = rendered(link.replace("http://127.0.0.1:5000", mlflow_ui))
 
@@ -45,7 +45,7 @@ def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves
     done = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: (-t.value, t.number))
     shown = list(dict.fromkeys(re.findall(r"trial-\d+", page)))
     assert shown == [f"trial-{t.number}" for t in done]  # the trials, flat, ranked as Optuna ranks them
-    assert ">objective<" in page and "sampled.head.depth" in page
+    assert ">model.val_acc<" in page and ">model.val_ci95_low<" in page and "sampled.head.depth" in page
 
     experiment = re.search(r"#/experiments/(\d+)/", link).group(1)
     best_run = done[0].user_attrs["mlflow_run_id"]

@@ -91,7 +91,7 @@ class CVResult:
     def record(self) -> dict[str, float]:
         """What a trial run logs and an Optuna trial keeps as user attributes."""
         s = self.summary
-        out = {"cv_mean": s.mean, "cv_std": s.std, "cv_ci95_low": s.ci95.low, "cv_ci95_high": s.ci95.high,
+        out = {"cv_mean": s.mean, "cv_ci95_low": s.ci95.low, "cv_ci95_high": s.ci95.high, "cv_std": s.std,
                "cv_folds": float(s.k), "cv_n": float(self.n), "refit_epochs": float(self.refit_epochs),
                "cv_top5": self.mean_top5, "cv_loss": self.mean_loss}
         if self.head_epochs is not None:

@@ -43,9 +43,9 @@ def folds_for(settings: RunSettings, prepared: Prepared) -> list[Fold]:
 
 def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = None,
            on_epoch: FoldCallback | None = None, stop_check: Callable[[], None] | None = None) -> CVResult:
-    """The configuration's CV value; logs params, tags, the fold-mean curve (`epoch/cv_mean_acc`),
-    `cv_mean`, `cv_std`, `fold_acc.<k>`, `refit_epochs` on `tracker`. With finetune.epochs > 0 every fold
-    also fine-tunes the last blocks on the cut-point cache (cv_finetune.py): not pruned by epoch, but
+    """The configuration's CV value; logs params, tags, `cv_mean` with its interval, `cv_std`, `fold_acc.<k>`,
+    `refit_epochs`, then the fold-mean curve (`epoch/cv_mean_acc`) on `tracker`. With finetune.epochs > 0 every
+    fold also fine-tunes the last blocks on the cut-point cache (cv_finetune.py): not pruned by epoch, but
     `stop_check()` runs after every epoch of every fold (a sweep's Ctrl-C)."""
     folds = folds_for(settings, prepared)
     if tracker is not None:
@@ -56,25 +56,36 @@ def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = 
         (out / "config.yaml").write_text(settings.config_yaml, encoding="utf-8")
         tracker.log_artifact(out / "config.yaml")  # what `make reproduce-best` re-trains from
 
+    curve: list[float] = []
+
     def progress(epoch: int, partial: CVResult) -> None:
         accs = partial.curves[:, -1]
         log.info("epoch %d: fold-mean val_acc %.4f (folds %s)", epoch, accs.mean(), " ".join(f"{a:.3f}" for a in accs))
-        if tracker is not None:  # as it comes: a trial pruned at this epoch keeps its curve so far
-            tracker.log_metrics({CV_CURVE: float(accs.mean())}, step=epoch)
+        curve.append(float(accs.mean()))
         if on_epoch is not None:
             on_epoch(epoch, partial)
 
-    if settings.finetuning:
-        result = cross_validate_finetune(settings, prepared, folds, stop_check)
-        if tracker is not None:  # its folds run one after another: the fold-mean curve exists at the end
-            for epoch, value in enumerate(result.mean_curve, start=1):
-                tracker.log_metrics({CV_CURVE: float(value)}, step=epoch)
-    else:
-        result = cross_validate_head(settings, prepared, folds, progress)
-    if tracker is not None:
-        tracker.log_metrics(result.record() | {"train_seconds": result.seconds}, step=result.refit_epochs,
-                            flush=True)
+    try:
+        if settings.finetuning:  # its folds run one after another: the fold-mean curve exists at the end
+            result = cross_validate_finetune(settings, prepared, folds, stop_check)
+            curve = [float(v) for v in result.mean_curve]
+        else:
+            result = cross_validate_head(settings, prepared, folds, progress)
+    except BaseException:  # pruned, interrupted or failed: the run keeps the curve so far
+        log_curve(tracker, curve)
+        raise
+    if tracker is not None:  # the score (with its interval) before the curve: MLflow lists a run's metrics so
+        tracker.log_metrics(result.record() | {"train_seconds": result.seconds})
+    log_curve(tracker, curve)
     return result
+
+
+def log_curve(tracker: Tracker | None, curve: list[float]) -> None:
+    """The fold-mean validation accuracy after each epoch (`epoch/cv_mean_acc`)."""
+    if tracker is not None:
+        for epoch, value in enumerate(curve, start=1):
+            tracker.log_metrics({CV_CURVE: value}, step=epoch)
+        tracker.flush()
 
 
 def cross_validate_head(settings: RunSettings, prepared: Prepared, folds: list[Fold], progress: FoldCallback

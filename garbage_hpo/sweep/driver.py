@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from garbage_hpo.features import COUNTERS
+from garbage_hpo.metric_names import score_name
 from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.settings import RunSettings, SweepSettings
 from garbage_hpo.stop import GracefulStop
@@ -84,6 +85,7 @@ class Sweep:
             settings.trial_plots), self.stop, self.times)
         self.sampler = make_sampler(settings.sampler, base.seed, space, self.multi)
         self.cv_folds = base.cv_folds
+        self.scores = [score_name(g.metric, base.cv_folds > 1) for g in self.goals]  # the values' one names
         self.pruner = make_pruner(settings.pruner, base.train.epochs + base.finetune.epochs,
                                   settings.pruner_startup_trials, settings.pruner_warmup_epochs)
         self.probe: ProbeResult | None = None
@@ -144,7 +146,7 @@ class Sweep:
         try:
             self.log_base_config()
             save_trials_view(self.parent.client, self.parent.experiment_id, [p.name for p in self.space.params],
-                             [g.metric for g in self.goals], ascending=self.goals[0].direction == "minimize")
+                             self.scores, ascending=self.goals[0].direction == "minimize")
             self.parent.log_artifact(self.space.source)
             if self.settings.probe:
                 self.probe = log_probe(self.base, self.prepared, self.parent)
@@ -185,7 +187,7 @@ class Sweep:
         best = best_trials(study)
         run_id = best[0].user_attrs.get("mlflow_run_id") if best else None
         link = ui_link(self.tracking_uri, self.parent.experiment_id, run_id) if self.parent and run_id else None
-        summary = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
+        summary = summary_text(self.study_name, study, self.scores, self.probe,
                                time.perf_counter() - self.started)
         return parent_note(self.space.question, summary, link)
 
@@ -215,7 +217,7 @@ class Sweep:
             value = trial.user_attrs.get("fail_reason", "failed")
         else:
             self.consecutive_failures = 0
-            value = ", ".join(f"{g.metric}={v:.4f}" for g, v in zip(self.goals, trial.values or [], strict=False))
+            value = ", ".join(f"{name}={v:.4f}" for name, v in zip(self.scores, trial.values or [], strict=False))
             if trial.state == TrialState.PRUNED:
                 last = max(trial.intermediate_values) if trial.intermediate_values else 0
                 value = f"pruned at epoch {last}"
@@ -224,7 +226,7 @@ class Sweep:
         best = best_trials(study)
         best_text = ""
         if best and not self.multi:
-            best_text = f" | best {self.goals[0].metric}={best[0].value:.4f} (#{best[0].number})"
+            best_text = f" | best {self.scores[0]}={best[0].value:.4f} (#{best[0].number})"
         elif best:
             best_text = f" | Pareto front: {len(best)} trials"
         print(f"[{done}/{self.settings.n_trials}] trial {trial.number} {trial.state.name} {value} "
@@ -237,7 +239,7 @@ class Sweep:
             study.stop()
 
     def summary(self, study: optuna.Study) -> str:
-        text = summary_text(self.study_name, study, [g.metric for g in self.goals], self.probe,
+        text = summary_text(self.study_name, study, self.scores, self.probe,
                             time.perf_counter() - self.started)
         text += "".join(f"\n  {line}" for line in self.prepared.photo_counts())
         if self.budget.exhausted:
@@ -248,7 +250,7 @@ class Sweep:
         if self.parent is not None:
             experiment = self.parent.experiment_id
             text += (f"\n  MLflow: this sweep {ui_link(self.tracking_uri, experiment, self.parent.run_id)}"
-                     f"\n          trials ranked by objective {ui_link(self.tracking_uri, experiment, view=VIEW_KEY)}"
+                     f"\n          trials ranked by score {ui_link(self.tracking_uri, experiment, view=VIEW_KEY)}"
                      f"{ui_hint(self.tracking_uri)}")
         best = best_trials(study)
         run_id = best[0].user_attrs.get("mlflow_run_id") if best else None

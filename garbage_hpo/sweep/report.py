@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from garbage_hpo.metric_names import MODEL, OBJECTIVE, PER_CATEGORY, PER_CLASS
+from garbage_hpo.metric_names import MODEL, PER_CATEGORY, PER_CLASS, best_name, score_name
 from garbage_hpo.pipeline import CONFUSION_JSON
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
 from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
@@ -76,6 +76,7 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     # how each trial was measured, under the names its MLflow run uses (cv_mean, cv_std, fold_acc.0, ...)
     table = table.rename(columns={c: c.removeprefix("user_attrs_") for c in table.columns
                                   if c.removeprefix("user_attrs_").startswith(SELECTION_COLUMNS)})
+    table = table.rename(columns=score_columns(study, metric_names))
     table.to_csv(out / "trials.csv", index=False)
     parent.log_artifact(out / "trials.csv")
     for path in plots(study, metric_names, out):
@@ -89,25 +90,39 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         trial = best[0]
         best_run_id = trial.user_attrs.get("mlflow_run_id")
         found = run_in_store(parent.client, best_run_id)
-        log_winner(parent, trial, found)
+        log_winner(parent, trial, found, metric_names[0])
         if found is not None and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
             best_confusion_png(parent, best_run_id, trial.number, out)
     else:
         parent.set_tags({"hpo.pareto_trials": ",".join(str(t.number) for t in best)})
 
 
-def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found) -> None:
-    """The parent's headline: the winner's value, interval and measured figures as metrics, and its resolved
-    configuration as the parent's plain params (the base config is the artifact base_config.yaml)."""
+def cross_validated(trial: optuna.trial.FrozenTrial) -> bool:
+    return int(trial.user_attrs.get("cv_folds", 1)) > 1
+
+
+def score_columns(study: optuna.Study, metric_names: list[str]) -> dict[str, str]:
+    """trials.csv's value columns under the scores' one names (cv_mean, ...), not Optuna's values_0."""
+    cv = any(cross_validated(t) for t in study.trials)
+    if len(metric_names) == 1:
+        return {"value": score_name(metric_names[0], cv), "values_0": score_name(metric_names[0], cv)}
+    return {f"values_{i}": score_name(m, cv) for i, m in enumerate(metric_names)}
+
+
+def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found, metric: str) -> None:
+    """The parent's headline: the winner's score (best_cv_mean, ...), interval and measured figures as metrics,
+    and its resolved configuration as the parent's plain params (the base config is the artifact
+    base_config.yaml)."""
     own: dict[str, float] = {}
+    score = score_name(metric, cross_validated(trial))
     params = {mlflow_key(f"sampled.{k}"): v for k, v in trial.params.items()}  # the keys the trial run has
     if found is not None:  # the winner's own figures and configuration, for side-by-side comparison
         own = {k: v for k, v in found.data.metrics.items()
-               if k.startswith((MODEL, PER_CLASS, PER_CATEGORY)) or k == "best_epoch"}
+               if (k.startswith((MODEL, PER_CLASS, PER_CATEGORY)) or k == "best_epoch") and k != score}
         # sweep.* stays as this invocation logged it (a trial of an earlier invocation may differ, e.g. n_trials)
         params |= {k: v for k, v in found.data.params.items() if not k.startswith("sweep.")}
-    parent.log_metrics(own | best_selection(trial) | {f"best_{OBJECTIVE}": trial.values[0],
-                                                      "best_trial_number": trial.number}, flush=True)
+    headline = {best_name(score): trial.values[0]} | best_selection(trial)  # the score first: the page lists so
+    parent.log_metrics(headline | own | {"best_trial_number": trial.number}, flush=True)
     parent.log_params(params)
     parent.set_tags({"hpo.best_trial": trial.number,
                      "hpo.best_run_id": trial.user_attrs.get("mlflow_run_id", "")})
@@ -127,8 +142,8 @@ def run_in_store(client, run_id: str | None):
 def best_selection(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
     """The winner's CV figures (`best_cv_mean`, `best_cv_std`, its interval, `best_refit_epochs`)."""
     attrs = trial.user_attrs
-    names = {"cv_mean": "best_cv_mean", "cv_std": "best_cv_std", "cv_ci95_low": "best_cv_ci95_low",
-             "cv_ci95_high": "best_cv_ci95_high", "cv_folds": "best_cv_folds", "refit_epochs": "best_refit_epochs",
+    names = {"cv_mean": "best_cv_mean", "cv_ci95_low": "best_cv_ci95_low", "cv_ci95_high": "best_cv_ci95_high",
+             "cv_std": "best_cv_std", "cv_folds": "best_cv_folds", "refit_epochs": "best_refit_epochs",
              "val_ci95_low": "best_val_ci95_low", "val_ci95_high": "best_val_ci95_high", "val_n": "best_val_n"}
     return {new: float(attrs[old]) for old, new in names.items() if isinstance(attrs.get(old), int | float)}
 

@@ -10,7 +10,7 @@ import contextlib
 import optuna
 from optuna.trial import TrialState
 
-from garbage_hpo.metric_names import objective_keys
+from garbage_hpo.metric_names import CV_SCORES
 from garbage_hpo.metrics import Measured
 from garbage_hpo.pipeline import train
 from garbage_hpo.preparation import Prepared
@@ -87,11 +87,11 @@ class Trials:
                 result = self._train(trial, settings, prepared, tracker)
             with times.part("train"):  # latency objectives are measured here: evaluation
                 values = objective_values(self.goals, prepared, result)
-            with times.part("optuna"):
-                for goal, value in zip(self.goals, values, strict=True):
-                    trial.set_user_attr(goal.metric, value)
-            keys = objective_keys([g.metric for g in self.goals])
-            self.trial_runs.end(tracker, times, "FINISHED", dict(zip(keys, values, strict=True)))
+            # the run holds every score already under its one name (cv_mean, ...), but for a latency measured here
+            measured_here = {g.metric: v for g, v in zip(self.goals, values, strict=True) if g.metric not in CV_SCORES}
+            note = self.trial_runs.scored_note(trial.number, sampled, self.goals[0].metric, values[0],
+                                               result.trial_attrs(), settings.cv_folds > 1)
+            self.trial_runs.end(tracker, times, "FINISHED", measured_here, {"mlflow.note.content": note})
             return values[0] if not self.multi else tuple(values)
         except optuna.TrialPruned as pruned:
             self.trial_runs.end(tracker, times, "KILLED", {"pruned_at_epoch": float(str(pruned) or 0)},

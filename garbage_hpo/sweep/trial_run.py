@@ -10,7 +10,9 @@ from pathlib import Path
 
 import optuna
 
+from garbage_hpo.metric_names import score_name
 from garbage_hpo.sweep.timing import TrialTimes
+from garbage_hpo.sweep.verdict import describe_value
 from garbage_hpo.tracking import Tracker
 
 
@@ -32,6 +34,11 @@ def describe_trial(number: int, study_name: str, sampled: dict) -> str:
     return f"Trial {number} of sweep study {study_name}: {point or 'the base configuration'}"
 
 
+def describe_score(metric: str, value: float, attrs: dict, cross_validated: bool) -> str:
+    """The trial's score under its one name, with its interval: first on its run's page."""
+    return f"**{score_name(metric, cross_validated)}** {describe_value(attrs, value)}"
+
+
 class TrialRuns:
     def __init__(self, record: TrialRecording) -> None:
         self.record = record
@@ -48,6 +55,12 @@ class TrialRuns:
                   "mlflow.note.content": describe_trial(number, self.record.study_name, sampled)})
         tracker.log_params({f"sampled.{k}": v for k, v in sampled.items()})
         return tracker
+
+    def scored_note(self, number: int, sampled: dict, metric: str, value: float, attrs: dict,
+                    cross_validated: bool) -> str:
+        """The finished trial's description: its score and interval, then the point it measured."""
+        return (f"{describe_score(metric, value, attrs, cross_validated)}\n\n"
+                f"{describe_trial(number, self.record.study_name, sampled)}")
 
     def settle_interrupted(self, trial: optuna.Trial, tracker: Tracker) -> None:
         """Close an interrupted trial's run and queue its point again, once: the main thread (first stop) and

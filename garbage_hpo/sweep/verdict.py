@@ -7,6 +7,7 @@ import textwrap
 
 import optuna
 
+from garbage_hpo.metric_names import score_name
 from garbage_hpo.selection.probe import ProbeResult, probe_for
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import (
@@ -41,15 +42,19 @@ def fold_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
 
 
 def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
-    attrs = trial.user_attrs
-    folds = fold_accuracies(trial)
-    if len(folds) > 1:
+    return describe_value(trial.user_attrs, float(trial.values[0]))
 
+
+def describe_value(attrs: dict, value: float) -> str:
+    """A trial's value with how it was measured and its interval, from the trial's user attributes."""
+    k = int(attrs.get("cv_folds", 1))
+    folds = [float(attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in attrs]
+    if len(folds) > 1:
         text = describe_folds(summarize_folds(folds), int(attrs.get("cv_n", 0)))
         return f"{len(folds)}-fold CV mean {text}, refit_epochs {int(attrs.get('refit_epochs', 0))}"
     if "val_n" in attrs:
-        return f"one split {describe_split(float(trial.values[0]), int(attrs['val_n']))}"
-    return f"{trial.values[0]:.4f}"
+        return f"one split {describe_split(value, int(attrs['val_n']))}"
+    return f"{value:.4f}"
 
 
 def versus_probe(trial: optuna.trial.FrozenTrial, probe: ProbeResult) -> str:
@@ -68,21 +73,22 @@ def versus_probe(trial: optuna.trial.FrozenTrial, probe: ProbeResult) -> str:
             f"{how}): the best trial {verdict}")
 
 
-def summary_text(name: str, study: optuna.Study, metrics: list[str], probe: ProbeResult | None,
+def summary_text(name: str, study: optuna.Study, scores: list[str], probe: ProbeResult | None,
                  elapsed: float) -> str:
+    """What won and how sure, naming each value as the runs record it (`scores`: metric_names.score_name)."""
     best = best_trials(study)
     if not best:
         return f"sweep {name}: no completed trial ({elapsed:.0f}s)"
-    if len(metrics) > 1:
+    if len(scores) > 1:
         lines = [f"sweep {name}: Pareto front of {len(best)} trials ({elapsed:.0f}s)"]
-        lines += [f"  #{t.number}: " + ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, t.values, strict=True))
+        lines += [f"  #{t.number}: " + ", ".join(f"{m}={v:.4g}" for m, v in zip(scores, t.values, strict=True))
                   + f"  {format_params(t.params)}" for t in best]
         return "\n".join(lines)
     t = best[0]
-    lines = [f"sweep {name}: best {metrics[0]} in trial #{t.number} (MLflow run {t.user_attrs.get('mlflow_run_id')}) "
+    lines = [f"sweep {name}: best {scores[0]} in trial #{t.number} (MLflow run {t.user_attrs.get('mlflow_run_id')}) "
              f"{format_params(t.params)} ({elapsed:.0f}s)",
-             f"  {metrics[0]}: {describe_trial_value(t)}"]
-    if probe is not None and metrics[0] == "val_acc":
+             f"  {scores[0]}: {describe_trial_value(t)}"]
+    if probe is not None and scores[0] in (score_name("val_acc", True), score_name("val_acc", False)):
         lines += [f"  peer {probe.describe()}", f"  {versus_probe(t, probe)}"]
     return "\n".join(lines)
 

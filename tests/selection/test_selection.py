@@ -23,6 +23,7 @@ from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.selection.folds import Fold, cv_folds
 from garbage_hpo.selection.probe import run_probe
 from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
+from garbage_hpo.tracking import shown
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
@@ -158,7 +159,7 @@ def test_train_cli_with_folds_refits_on_every_photo_and_scores_the_test_set_once
     card = json.loads(Path(client.download_artifacts(run.info.run_id, "model/model.json", str(tmp_path))).read_text())
     assert card["train_images"] == n_train
     assert card["selection"]["cv_folds"] == 3 and card["selection"]["refit_epochs"] == metrics["refit_epochs"]
-    assert card["selection"]["cv_mean"] == pytest.approx(metrics["cv_mean"])
+    assert shown(card["selection"]["cv_mean"]) == metrics["cv_mean"]
 
 
 # -- the probe ----------------------------------------------------------------------------------------------
@@ -201,20 +202,28 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
     parent = next(r for r in found if r.data.tags["hpo.role"] == "sweep")
     best = study.best_trial
-    assert parent.data.metrics["best_cv_mean"] == pytest.approx(best.value)
-    assert parent.data.metrics["best_cv_std"] == pytest.approx(best.user_attrs["cv_std"])
+    assert parent.data.metrics["best_cv_mean"] == shown(best.value) and "best_objective" not in parent.data.metrics
+    assert parent.data.metrics["best_cv_std"] == shown(best.user_attrs["cv_std"])
     assert 0 < parent.data.metrics["probe_cv_acc"] <= 1 and parent.data.metrics["probe_folds"] == 3
     for trial in done:
         run = client.get_run(trial.user_attrs["mlflow_run_id"])
-        folds = [run.data.metrics[f"fold_acc.{i}"] for i in range(3)]
-        assert trial.value == pytest.approx(np.mean(folds)) == pytest.approx(run.data.metrics["cv_mean"])
-        curve = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "epoch/cv_mean_acc")}
-        assert curve == pytest.approx(trial.intermediate_values)  # what pruning saw: the fold mean per epoch
+        folds = [trial.user_attrs[f"fold_acc.{i}"] for i in range(3)]
+        assert trial.value == pytest.approx(np.mean(folds))
+        assert [run.data.metrics[f"fold_acc.{i}"] for i in range(3)] == [shown(v) for v in folds]
+        assert run.data.metrics["cv_mean"] == shown(trial.value)  # the value Optuna got, under its one name
+        assert list(run.data.metrics)[:3] == ["cv_mean", "cv_ci95_low", "cv_ci95_high"]  # first, interval beside
+        assert "objective" not in run.data.metrics
+        note = run.data.tags["mlflow.note.content"]
+        assert note.startswith(f"**cv_mean** 3-fold CV mean {trial.value:.4f} +- ") and "95% CI [" in note
+        history = client.get_metric_history(run.info.run_id, "epoch/cv_mean_acc")
+        assert {m.step: m.value for m in history} == {e: shown(v) for e, v in trial.intermediate_values.items()}
+        curve = trial.intermediate_values  # what pruning saw: the fold mean per epoch
         assert max(curve.values()) == pytest.approx(trial.value)
         assert run.data.metrics["refit_epochs"] == max(curve, key=lambda e: (curve[e], -e))
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)
+    assert not {"value", "values_0", "val_acc", "user_attrs_val_acc"} & set(header)  # the score under one name
 
 
 def test_a_cv_trial_pruned_mid_way_keeps_its_fold_mean_curve_in_mlflow(runs, tiny_demo):
@@ -236,4 +245,4 @@ def test_a_cv_trial_pruned_mid_way_keeps_its_fold_mean_curve_in_mlflow(runs, tin
     tracker.end("KILLED")
     history = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").get_metric_history(
         tracker.run_id, "epoch/cv_mean_acc")
-    assert {m.step: m.value for m in history} == pytest.approx(seen) and sorted(seen) == [1, 2]
+    assert {m.step: m.value for m in history} == {e: shown(v) for e, v in seen.items()} and sorted(seen) == [1, 2]

@@ -18,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from garbage_hpo.tracking import shown
 from tests.conftest import run_cli, spawn
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them
@@ -86,7 +87,7 @@ def check_consistent(runs: Path, before: dict[int, float]) -> list[optuna.trial.
         finished = [r for r in mine if r.info.status == "FINISHED"]
         if trial.state == TrialState.COMPLETE:
             assert len(finished) == 1 and len(mine) == 1, trial.number
-            assert finished[0].data.metrics["objective"] == pytest.approx(trial.value)
+            assert finished[0].data.metrics["model.val_acc"] == shown(trial.value)
         else:
             assert not finished, f"trial {trial.number} is {trial.state.name} but has a FINISHED run"
     return trials
@@ -212,7 +213,7 @@ def test_diverging_trials_fail_with_reason_and_traceback_and_the_sweep_stops_aft
         traceback = client.download_artifacts(run.info.run_id, f"trial-{trial.number}-traceback.txt", str(tmp_path))
         assert "NonFiniteLossError" in Path(traceback).read_text()
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
-    assert parent.info.status == "FAILED" and parent.data.metrics["best_objective"] == trials[1].value
+    assert parent.info.status == "FAILED" and parent.data.metrics["best_val_acc"] == shown(trials[1].value)
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -21,6 +21,7 @@ from garbage_hpo.settings import read_settings
 from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
+from garbage_hpo.tracking import shown
 from tests.conftest import REPO, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
@@ -118,7 +119,7 @@ HOPELESS = "{head.depth:1,use_dropout:false,schedule.lr_max:0.001}"
 def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, tiny_demo):
     first = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=3",
                     "sweep.pruner=none", f"sweep.enqueue=[{GOOD}]")
-    assert "[3/3]" in first.stdout and "sweep head_depth: best val_acc in trial" in first.stdout
+    assert "[3/3]" in first.stdout and "sweep head_depth: best model.val_acc in trial" in first.stdout
     assert "one split" in first.stdout and "(n=" in first.stdout and "95% CI" in first.stdout
     # resume with a pruner; the hopeless LR is queued first and must be stopped early
     second = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=5",
@@ -148,20 +149,21 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
         run = by_run[trial.user_attrs["mlflow_run_id"]]
         assert run.data.tags["optuna.trial_number"] == str(trial.number)
         assert run.data.tags["optuna.study_name"] == "head_depth"
-        assert run.data.tags["mlflow.note.content"].startswith(f"Trial {trial.number} of sweep study head_depth: ")
+        assert f"Trial {trial.number} of sweep study head_depth: " in run.data.tags["mlflow.note.content"]
         assert run.data.tags["mlflow.parentRunId"] in {p.info.run_id for p in parents}
         assert run.data.params["sampled.head.depth"] == str(trial.params["head.depth"])
         assert run.data.params["head.depth"] == str(trial.params["head.depth"])  # the resolved config, too
         history = client.get_metric_history(run.info.run_id, "epoch/val_acc")
-        assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
+        assert {m.step: m.value for m in history} == {e: shown(v) for e, v in trial.intermediate_values.items()}
         times = {k: v for k, v in run.data.metrics.items() if k.startswith("time.")}
         assert times["time.train_s"] > 0 and 0 <= times["time.overhead_pct"] < 100  # in-process counters
         parts = sum(times[f"time.{p}_s"] for p in ("prepare", "train", "mlflow", "optuna", "config", "other"))
-        assert parts == pytest.approx(times["time.total_s"], rel=1e-6)
+        assert parts == pytest.approx(times["time.total_s"], rel=1e-3)  # each rounded to 4 digits
         if trial.state == TrialState.COMPLETE:
             assert run.info.status == "FINISHED"
-            assert run.data.metrics["objective"] == pytest.approx(trial.value)  # the value Optuna got
-            assert not {k for k in run.data.metrics if k.startswith("val_") or k.startswith("objective.")}
+            assert run.data.metrics["model.val_acc"] == shown(trial.value)  # the value Optuna got, under its one name
+            assert not {k for k in run.data.metrics if k.startswith(("val_", "objective"))}
+            assert run.data.tags["mlflow.note.content"].startswith(f"**model.val_acc** one split {trial.value:.4f}")
         else:
             assert run.info.status == "KILLED" and run.data.tags["hpo.state"] == "PRUNED"
             assert run.data.metrics["pruned_at_epoch"] == max(trial.intermediate_values)
@@ -169,11 +171,11 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
 
     latest = max(parents, key=lambda r: r.info.start_time)
     best = study.best_trial
-    assert latest.data.metrics["best_objective"] == pytest.approx(best.value)
+    assert latest.data.metrics["best_val_acc"] == shown(best.value) and "best_objective" not in latest.data.metrics
     assert latest.data.metrics["time.trials_s"] >= latest.data.metrics["time.train_s"] > 0
     assert "overhead" in second.stdout and "time in 2 trials" in second.stdout
     best_run = by_run[best.user_attrs["mlflow_run_id"]]
-    for key in ("model.val_acc", "model.val_top5", "model.val_loss", "per_category/wet"):
+    for key in ("model.val_top5", "model.val_loss", "model.val_ci95_low", "per_category/wet"):
         assert latest.data.metrics[key] == pytest.approx(best_run.data.metrics[key])
     assert latest.data.tags["hpo.best_run_id"] == best.user_attrs["mlflow_run_id"]
     # the parent's plain params are the winner's configuration (the base config is base_config.yaml)
@@ -285,7 +287,7 @@ def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs
     run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1", "sweep.enqueue=[]")
     again = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1")
     assert "nothing to do: study 'head_depth' has 1 of sweep.n_trials=1 trials done" in again.stdout
-    assert "best val_acc in trial #0" in again.stdout  # the summary is still printed
+    assert "best model.val_acc in trial #0" in again.stdout  # the summary is still printed
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
     assert len([r for r in found if r.data.tags["hpo.role"] == "sweep"]) == 1
@@ -298,7 +300,7 @@ def test_a_study_continued_with_another_mlflow_store_says_where_its_runs_are(run
     other = f"tracking.uri=sqlite:///{runs / 'other.db'}"
     more = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2", other,
                    f"sweep.enqueue=[{HOPELESS}]")
-    assert "Traceback" not in more.stderr and "best val_acc in trial #0" in more.stdout
+    assert "Traceback" not in more.stderr and "best model.val_acc in trial #0" in more.stdout
     assert "is not in tracking.uri=" in more.stdout and "recorded in another MLflow store" in more.stdout
     again = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2", other)
     assert "nothing to do" in again.stdout and "recorded in another MLflow store" in again.stdout
@@ -317,7 +319,7 @@ def test_a_study_refuses_another_experiment_unless_asked(runs, tiny_demo):
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     parent = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["hpo.role"] == "sweep"]
     note = parent[0].data.tags["mlflow.note.content"]  # the parent run says what won, by how much, where
-    assert "Does an extra dense layer" in note and "best val_acc in trial #0" in note and "95% CI" in note
+    assert "Does an extra dense layer" in note and "best model.val_acc in trial #0" in note and "95% CI" in note
     assert "Winning trial: http" in note and "workflowType=machine_learning" in note
     other = ("+experiment=reduction", "data.image_size=64", "train.epochs=4", "train.batch_size=16",
              "sweep.cv_folds=1", f"data.root={tiny_demo}", "sweep.study_name=head_depth", "sweep.n_trials=2")
