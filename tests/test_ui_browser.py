@@ -79,7 +79,7 @@ def test_every_way_in_lands_on_the_training_runs_and_a_pruned_trial_shows_its_cu
 
     with pytest.raises(optuna.TrialPruned):
         run_cv(settings, prepare(settings), pruned, on_epoch=prune_at_two)
-    pruned.finish("KILLED", {"pruned_at_epoch": 2.0}, {"hpo.state": "PRUNED"})
+    pruned.finish("FINISHED", {"pruned_at_epoch": 2.0}, {"hpo.state": "PRUNED"})
 
     # `make ui`'s link is the experiment list; the list's own link to the experiment carries no workflowType
     listing = rendered(f"{mlflow_ui}/#/experiments?workflowType=machine_learning")
@@ -90,3 +90,23 @@ def test_every_way_in_lands_on_the_training_runs_and_a_pruned_trial_shows_its_cu
     page = text_of(rendered(f"{mlflow_ui}/#/experiments/{href.group(2)}/runs/{pruned.run_id}/model-metrics"))
     assert re.search(r"\bepoch \(1\)", page)  # its one curve, epoch/cv_mean_acc, the fold mean of epochs 1 and 2:
     assert [m.step for m in pruned.client.get_metric_history(pruned.run_id, "epoch/cv_mean_acc")] == [1, 2]
+
+
+def test_a_cv_trial_shows_its_score_first_with_its_interval_and_compare_opens_on_it(runs, tiny_demo, mlflow_ui):
+    run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "data.image_size=64",
+            "train.epochs=3", "sweep.n_trials=2", "sweep.cv_folds=3", "sweep.pruner=none", "sweep.probe=false")
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    run_ids = [t.user_attrs["mlflow_run_id"] for t in done]
+    experiment = re.search(r"#/experiments/(\d+)", rendered(f"{mlflow_ui}/#/experiments")).group(1)
+
+    page = text_of(rendered(f"{mlflow_ui}/#/experiments/{experiment}/runs/{run_ids[0]}"))
+    assert f"cv_mean 3-fold CV mean {done[0].value:.4f} +- " in page and "95% CI [" in page  # the description
+    table = page[page.index("Metrics ("):]
+    assert table.index("cv_mean") < table.index("cv_ci95_low") < table.index("epoch/cv_mean_acc")  # score first
+    assert f"cv_mean {float(f'{done[0].value:.4g}')}" in table  # 4 significant digits, not 16
+
+    ids = ",".join(f"%22{r}%22" for r in run_ids)
+    compare = text_of(rendered(f"{mlflow_ui}/#/compare-runs?runs=[{ids}]&experiments=[%22{experiment}%22]"))
+    metrics_picker = compare[compare.index("Metrics:"):compare.index("Clear All")]
+    assert "cv_mean" in metrics_picker and "epoch/" not in metrics_picker  # the score, not a last-epoch value

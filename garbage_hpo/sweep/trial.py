@@ -1,7 +1,8 @@
 """One trial of a sweep, read top-down as Optuna's `_run_trial`: sample the point (a duplicate is skipped), open
 the trial's MLflow run, compose and check its config, train it on one split or k folds (reporting each epoch
-to the pruner), hand the values back to Optuna and close the run as FINISHED, KILLED (pruned, interrupted) or
-FAILED. Interrupts (stop.py) and timing (timing.py) are the trial's neighbours, not woven through it."""
+to the pruner), hand the values back to Optuna and close the run as FINISHED (a pruned one named so), KILLED
+(interrupted) or FAILED. Interrupts (stop.py) and timing (timing.py) are the trial's neighbours, not woven
+through it."""
 
 from __future__ import annotations
 
@@ -94,8 +95,7 @@ class Trials:
             self.trial_runs.end(tracker, times, "FINISHED", measured_here, {"mlflow.note.content": note})
             return values[0] if not self.multi else tuple(values)
         except optuna.TrialPruned as pruned:
-            self.trial_runs.end(tracker, times, "KILLED", {"pruned_at_epoch": float(str(pruned) or 0)},
-                                {"hpo.state": "PRUNED"})
+            self.trial_runs.end_pruned(tracker, times, trial.number, int(str(pruned) or 0))
             raise
         except KeyboardInterrupt:  # Optuna records the trial FAIL; queue it again so a restart runs it first
             self.trial_runs.settle_interrupted(trial, tracker)

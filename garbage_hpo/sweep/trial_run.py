@@ -1,5 +1,5 @@
 """Each trial's MLflow run: opened nested under the sweep's run, closed with its last metrics and its state
-(FINISHED, KILLED when pruned or interrupted, FAILED with the traceback)."""
+(FINISHED, named "(pruned)" when pruned; KILLED when interrupted; FAILED with the traceback)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,14 @@ class TrialRuns:
         sweep's sums only), then its end state."""
         times.close(tracker.seconds)
         tracker.finish(status, {"trial_seconds": times.total} | times.metrics() | metrics, tags)
+
+    @staticmethod
+    def end_pruned(tracker: Tracker, times: TrialTimes, number: int, epoch: int) -> None:
+        """A pruned trial did what a sweep asks of it (stopped when it could not win), so its run ends FINISHED,
+        not KILLED (which MLflow's UI draws like a crash), and its name says it was pruned; its curve so far
+        stays, and it has no score."""
+        TrialRuns.end(tracker, times, "FINISHED", {"pruned_at_epoch": float(epoch)},
+                      {"hpo.state": "PRUNED", "mlflow.runName": f"trial-{number} (pruned)"})
 
     def failed(self, tracker: Tracker, trial: optuna.Trial, err: Exception) -> None:
         """The failure on the trial (fail_reason) and on its run (tags, the traceback); the run ends FAILED."""

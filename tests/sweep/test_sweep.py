@@ -165,7 +165,8 @@ def test_tiny_sweep_records_storage_and_mlflow_consistently_and_resumes(runs, ti
             assert not {k for k in run.data.metrics if k.startswith(("val_", "objective"))}
             assert run.data.tags["mlflow.note.content"].startswith(f"**model.val_acc** one split {trial.value:.4f}")
         else:
-            assert run.info.status == "KILLED" and run.data.tags["hpo.state"] == "PRUNED"
+            assert run.info.status == "FINISHED" and run.data.tags["hpo.state"] == "PRUNED"  # not drawn like a crash
+            assert run.info.run_name == f"trial-{trial.number} (pruned)" and "model.val_acc" not in run.data.metrics
             assert run.data.metrics["pruned_at_epoch"] == max(trial.intermediate_values)
             assert max(trial.intermediate_values) < 4
 
