@@ -22,7 +22,7 @@ from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, s
 from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import TrainResult, train
 from garbage_hpo.preparation import Prepared, prepare
-from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
+from garbage_hpo.selection.run import default_out_dir, log_photo_list, refit, run_cv, selection_record
 from garbage_hpo.settings import RunSettings, read_settings
 from garbage_hpo.stats import describe_split
 from garbage_hpo.store_check import check_tracking_store
@@ -82,6 +82,7 @@ def train_one_split(settings: RunSettings, prepared: Prepared, tracker: Tracker)
 def train_cross_validated(settings: RunSettings, prepared: Prepared, tracker: Tracker) -> float:
     """k-fold CV value, then the refit on every training photo for refit_epochs (the saved model)."""
     cv = run_cv(settings, prepared, tracker)
+    log_photo_list(tracker, prepared, default_out_dir(settings, tracker))
     fitted = refit(settings, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(settings, tracker))
     tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, flush=True)
     for name in ("model.ckpt", "model.json"):

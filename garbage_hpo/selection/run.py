@@ -28,6 +28,7 @@ from garbage_hpo.scoring import test_report, test_scores
 from garbage_hpo.selection.cv import CVResult, FoldCallback, HeadInputs, cross_validate, refit_head
 from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
 from garbage_hpo.selection.folds import Fold, selection_folds
+from garbage_hpo.selection.oof import OOF_FILE, PHOTOS_FILE, OutOfFold, write_photo_list
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
@@ -76,8 +77,21 @@ def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = 
         raise
     if tracker is not None:  # the score (with its interval) before the curve: MLflow lists a run's metrics so
         tracker.log_metrics(result.record() | {"train_seconds": result.seconds})
+        log_out_of_fold(tracker, result, folds, prepared, default_out_dir(settings, tracker))
     log_curve(tracker, curve)
     return result
+
+
+def log_out_of_fold(tracker: Tracker, result: CVResult, folds: list[Fold], prepared: Prepared, out: Path) -> None:
+    """The run's out-of-fold predictions (oof.py) as `oof.npz`; fine-tuning CV keeps no per-photo scores yet."""
+    if result.scores is not None:
+        tracker.log_artifact(OutOfFold.from_cv(result, folds, prepared.labels).save(out / OOF_FILE))
+
+
+def log_photo_list(tracker: Tracker, prepared: Prepared, out: Path) -> None:
+    """`photos.csv`: the photos that out-of-fold positions name, once per sweep or cross-validated run."""
+    out.mkdir(parents=True, exist_ok=True)
+    tracker.log_artifact(write_photo_list(prepared.index, out / PHOTOS_FILE))
 
 
 def log_curve(tracker: Tracker | None, curve: list[float]) -> None:

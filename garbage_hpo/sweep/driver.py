@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from garbage_hpo.features import COUNTERS
 from garbage_hpo.metric_names import score_name
 from garbage_hpo.selection.probe import ProbeResult
+from garbage_hpo.selection.run import log_photo_list
 from garbage_hpo.settings import RunSettings, SweepSettings
 from garbage_hpo.stop import GracefulStop
 from garbage_hpo.sweep.fingerprint import check_study_space
@@ -182,6 +183,8 @@ class Sweep:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.base.config_yaml, encoding="utf-8")
         self.parent.log_artifact(path)
+        if self.cv_folds > 1:  # what the trials' out-of-fold positions (oof.npz) name
+            log_photo_list(self.parent, self.prepared.get(self.base), path.parent)
 
     def note(self, study: optuna.Study) -> str:
         best = best_trials(study)

@@ -220,6 +220,8 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
         curve = trial.intermediate_values  # what pruning saw: the fold mean per epoch
         assert max(curve.values()) == pytest.approx(trial.value)
         assert run.data.metrics["refit_epochs"] == max(curve, key=lambda e: (curve[e], -e))
+    assert "photos.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # what oof.npz indexes
+    assert all("oof.npz" in {a.path for a in client.list_artifacts(t.user_attrs["mlflow_run_id"])} for t in done)
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)

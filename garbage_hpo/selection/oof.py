@@ -1,0 +1,72 @@
+"""Out-of-fold predictions: every distinct training photo's class probabilities from the fold head that did not
+train on it, at the configuration's `refit_epochs`.
+
+Cross-validation computes them anyway; kept, they are what a confusion matrix, an error gallery, suspect labels
+or a bias-corrected estimate of the winner are made from, with no training and no test photo spent. A trial
+stores them as one small artifact (`oof.npz`); the photos they index are listed once (`photos.csv`).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.selection.cv import CVResult
+from garbage_hpo.selection.folds import Fold
+
+OOF_FILE = "oof.npz"
+PHOTOS_FILE = "photos.csv"
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities from a head's scores (what training's cross-entropy and the predictor apply)."""
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    positions: np.ndarray  # (n,) photos, as positions into the prepared index (photos.csv)
+    folds: np.ndarray  # (n,) the fold each photo was validated in
+    labels: np.ndarray  # (n,) given class
+    probs: np.ndarray  # (n, classes) float32
+
+    @classmethod
+    def from_cv(cls, cv: CVResult, folds: list[Fold], labels: np.ndarray) -> OutOfFold:
+        """The fold heads' validation scores at refit_epochs, photo by photo."""
+        scores = cv.fold_scores()
+        positions = np.concatenate([f.val for f in folds])
+        fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
+        return cls(positions, fold_of, labels[positions], softmax(np.concatenate(scores)))
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    def fold_accuracies(self) -> list[float]:
+        right = self.predicted == self.labels
+        return [float(right[self.folds == f].mean()) for f in np.unique(self.folds)]
+
+    def save(self, path: Path) -> Path:
+        np.savez_compressed(path, positions=self.positions, folds=self.folds, labels=self.labels, probs=self.probs)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> OutOfFold:
+        with np.load(path) as data:
+            return cls(data["positions"], data["folds"], data["labels"], data["probs"])
+
+
+def write_photo_list(index: DatasetIndex, path: Path) -> Path:
+    """position, path (relative to the data root), class folder: what an out-of-fold position names."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["position", "path", "class"])
+        for position, sample in enumerate(index.samples):
+            writer.writerow([position, sample.path.relative_to(index.root).as_posix(),
+                             index.classes[sample.label].folder])
+    return path
