@@ -76,7 +76,9 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     # how each trial was measured, under the names its MLflow run uses (cv_mean, cv_std, fold_acc.0, ...)
     table = table.rename(columns={c: c.removeprefix("user_attrs_") for c in table.columns
                                   if c.removeprefix("user_attrs_").startswith(SELECTION_COLUMNS)})
-    table = table.rename(columns=score_columns(study, metric_names))
+    scores = {old: new for old, new in score_columns(study, metric_names).items() if old in table.columns}
+    # Optuna's value column, under the score's name, in front; the trial's copy among its attributes goes
+    table = table.drop(columns=[c for c in scores.values() if c in table.columns]).rename(columns=scores)
     table.to_csv(out / "trials.csv", index=False)
     parent.log_artifact(out / "trials.csv")
     for path in plots(study, metric_names, out):

@@ -226,6 +226,7 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)
     assert not {"value", "values_0", "val_acc", "user_attrs_val_acc"} & set(header)  # the score under one name
+    assert len(header) == len(set(header)) and header.index("cv_mean") < header.index("cv_std")  # once, in front
 
 
 def test_a_cv_trial_pruned_mid_way_keeps_its_fold_mean_curve_in_mlflow(runs, tiny_demo):
