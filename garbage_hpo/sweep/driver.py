@@ -168,7 +168,8 @@ class Sweep:
         finally:
             try:
                 finish_parent(self.parent, study, [g.metric for g in self.goals],
-                              self.runs / "sweeps" / self.study_name / self.parent.run_id)
+                              self.runs / "sweeps" / self.study_name / self.parent.run_id,
+                              self.prepared.get(self.base).index)
                 self.parent.set_tags({"mlflow.note.content": self.note(study)})
             finally:
                 self.parent.end(status)

@@ -15,9 +15,11 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.metric_names import MODEL, PER_CATEGORY, PER_CLASS, best_name, score_name
 from garbage_hpo.pipeline import CONFUSION_JSON
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
+from garbage_hpo.sweep.winner_pictures import log_winner_pictures  # noqa: E402
 from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,8 @@ def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]
     return [p for p in written if p is not None]
 
 
-def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str], out: Path) -> None:
+def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str], out: Path,
+                  index: DatasetIndex) -> None:
     out.mkdir(parents=True, exist_ok=True)
     table = study.trials_dataframe(attrs=("number", "values", "params", "state", "duration", "user_attrs",
                                           "datetime_start", "datetime_complete"))
@@ -93,8 +96,10 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
         best_run_id = trial.user_attrs.get("mlflow_run_id")
         found = run_in_store(parent.client, best_run_id)
         log_winner(parent, trial, found, metric_names[0])
-        if found is not None and int(trial.user_attrs.get("cv_folds", 1)) == 1:  # CV trials keep no single confusion
+        if found is not None and not cross_validated(trial):
             best_confusion_png(parent, best_run_id, trial.number, out)
+        elif found is not None:  # from the winner's out-of-fold predictions
+            log_winner_pictures(parent, best_run_id, trial.number, index, out / "winner")
     else:
         parent.set_tags({"hpo.pareto_trials": ",".join(str(t.number) for t in best)})
 

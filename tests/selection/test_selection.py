@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from garbage_hpo.data.dataset import index_dataset, positions
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.selection.folds import Fold, cv_folds
+from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.probe import run_probe
 from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
 from garbage_hpo.tracking import shown
@@ -221,6 +222,17 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
         assert max(curve.values()) == pytest.approx(trial.value)
         assert run.data.metrics["refit_epochs"] == max(curve, key=lambda e: (curve[e], -e))
     assert "photos.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # what oof.npz indexes
+    # the winner in pictures, from its out-of-fold predictions (sweep/winner_pictures.py)
+    pictures = {a.path for a in client.list_artifacts(parent.info.run_id, "winner")}
+    assert {"winner/oof_confusion_matrix.png", "winner/oof_per_class.json", "winner/errors_01.png"} <= pictures
+    report = json.loads(Path(client.download_artifacts(parent.info.run_id, "winner/oof_per_class.json",
+                                                       str(runs))).read_text(encoding="utf-8"))
+    assert report["n"] == sum(c["n"] for c in report["per_class"].values()) == int(best.user_attrs["cv_n"])
+    oof = OutOfFold.load(Path(client.download_artifacts(best.user_attrs["mlflow_run_id"], "oof.npz", str(runs))))
+    sizes = np.bincount(oof.folds)
+    folds_right = sum(round(best.user_attrs[f"fold_acc.{i}"] * n) for i, n in enumerate(sizes))
+    assert report["correct"] == folds_right  # the same predictions the fold accuracies counted
+    assert any(k.startswith("per_class/") for k in parent.data.metrics)
     assert all("oof.npz" in {a.path for a in client.list_artifacts(t.user_attrs["mlflow_run_id"])} for t in done)
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
