@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities from a head's scores (what training's cross-entropy and the predictor apply)."""
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def average_views(*scores: np.ndarray) -> np.ndarray:
     """(N, K) scores of each view -> (N, K) log mean probability."""
-    probs = []
-    for s in scores:
-        e = np.exp(s - s.max(axis=-1, keepdims=True))
-        probs.append(e / e.sum(axis=-1, keepdims=True))
-    return np.log(np.mean(probs, axis=0) + 1e-30).astype(np.float32)
+    return np.log(np.mean([softmax(s) for s in scores], axis=0) + 1e-30).astype(np.float32)

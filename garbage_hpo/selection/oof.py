@@ -17,15 +17,10 @@ import numpy as np
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
+from garbage_hpo.tta import softmax
 
 OOF_FILE = "oof.npz"
 PHOTOS_FILE = "photos.csv"
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Class probabilities from a head's scores (what training's cross-entropy and the predictor apply)."""
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class OutOfFold:
         scores = cv.fold_scores()
         positions = np.concatenate([f.val for f in folds])
         fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
-        return cls(positions, fold_of, labels[positions], softmax(np.concatenate(scores)))
+        return cls(positions, fold_of, labels[positions], softmax(np.concatenate(scores)).astype(np.float32))
 
     @property
     def predicted(self) -> np.ndarray:

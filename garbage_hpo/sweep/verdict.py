@@ -37,8 +37,13 @@ def log_probe(base: RunSettings, prepared_cache: PreparedCache, parent: Tracker)
 
 
 def fold_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
-    k = int(trial.user_attrs.get("cv_folds", 1))
-    return [float(trial.user_attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in trial.user_attrs]
+    return recorded_folds(trial.user_attrs)
+
+
+def recorded_folds(attrs: dict) -> list[float]:
+    """The fold accuracies a trial keeps as user attributes (`fold_acc.<i>`)."""
+    k = int(attrs.get("cv_folds", 1))
+    return [float(attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in attrs]
 
 
 def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
@@ -47,8 +52,7 @@ def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
 
 def describe_value(attrs: dict, value: float) -> str:
     """A trial's value with how it was measured and its interval, from the trial's user attributes."""
-    k = int(attrs.get("cv_folds", 1))
-    folds = [float(attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in attrs]
+    folds = recorded_folds(attrs)
     if len(folds) > 1:
         text = describe_folds(summarize_folds(folds), int(attrs.get("cv_n", 0)))
         return f"{len(folds)}-fold CV mean {text}, refit_epochs {int(attrs.get('refit_epochs', 0))}"

@@ -13,12 +13,13 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.data.images import read_rgb
 from garbage_hpo.metric_names import class_labels, per_category_metrics, per_class_metrics
-from garbage_hpo.metrics import confusion_matrix, per_category_accuracy, per_class_accuracy
+from garbage_hpo.metrics import confusion_matrix
 from garbage_hpo.plots import confusion_png, misclassified_grid
 from garbage_hpo.selection.oof import OOF_FILE, OutOfFold
 from garbage_hpo.stats import wilson
@@ -52,10 +53,12 @@ def class_report(oof: OutOfFold, index: DatasetIndex) -> dict:
 
 
 def thumbnail(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((THUMBNAIL, THUMBNAIL))
-        return np.asarray(image)
+    """The photo as the project reads it (data/images.py: non-ASCII paths, CMYK and grey JPEGs), longer side
+    THUMBNAIL pixels."""
+    rgb = read_rgb(path)
+    scale = THUMBNAIL / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def confident_mistakes(oof: OutOfFold) -> np.ndarray:
@@ -97,6 +100,6 @@ def log_winner_pictures(parent: Tracker, run_id: str, number: int, index: Datase
     paths += [out / "oof_per_class.json", *gallery_pages(oof, index, names, out)]
     for path in paths:
         parent.log_artifact(path, "winner")
-    pred = oof.predicted
-    parent.log_metrics(per_class_metrics(per_class_accuracy(pred, oof.labels, index.classes), index.classes)
-                       | per_category_metrics(per_category_accuracy(pred, oof.labels, index.classes)), flush=True)
+    accuracies = {folder: entry["accuracy"] for folder, entry in report["per_class"].items()}
+    parent.log_metrics(per_class_metrics(accuracies, index.classes) | per_category_metrics(
+        {name: entry["accuracy"] for name, entry in report["per_category"].items()}), flush=True)
