@@ -5,9 +5,10 @@
 model=REF is a checkpoint path, an MLflow run id, or a registry alias (default: champion). data.split=val
 reads <root>/val/; a folder without val/ is evaluated on train/ only when asked with data.split=train.
 Prints accuracy (with the photo count and a 95% Wilson interval), top-5, per-class and per-category accuracy
-(or one JSON object with --json: accuracy, n, correct, ci95, ...), writes a
-confusion matrix and a grid of misclassified photos to out= (default runs/eval/<time>), and with log=true
-records them as an MLflow run in the experiment garbage-hpo-eval.
+(or one JSON object with --json: accuracy, n, correct, ci95, ...), writes a confusion matrix and the error
+gallery (errors_01.png, ...: thumbnail, true -> predicted, probability; the most confident mistakes first, 36 a
+page) to out= (default runs/eval/<time>), and with log=true records them as an MLflow run in the experiment
+garbage-hpo-eval.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import numpy as np
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.data.dataset import DatasetError, DatasetIndex, index_dataset
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
-from garbage_hpo.metric_names import class_labels
 from garbage_hpo.metrics import confusion_matrix, evaluate_scores, per_category_accuracy, per_class_accuracy
 from garbage_hpo.stats import wilson
+from garbage_hpo.tta import softmax
 
 KNOWN_KEYS = {"model", "data.root", "data.split", "out", "log", "tracking.uri"}
 
@@ -53,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(scores, labels, index, split, skipped) | {
             "model": str(overrides.get("model", "champion")), "checkpoint": str(checkpoint)}
         out = Path(overrides.get("out") or runs_dir() / "eval" / time.strftime("%Y%m%d-%H%M%S"))
-        write_outputs(out, report, scores, labels, images, index)
+        files = write_outputs(out, report, scores, labels, images, index)
         if overrides.get("log", "false").lower() in ("1", "true", "yes"):
-            report["mlflow_run_id"] = log_run(uri, runs_dir() / "mlartifacts", out, report, index)
+            report["mlflow_run_id"] = log_run(uri, runs_dir() / "mlartifacts", files, report, index)
         if flags.get("json"):
             print(json.dumps(report, ensure_ascii=False))
             return 0
@@ -126,23 +127,26 @@ def build_report(scores: np.ndarray, labels: np.ndarray, index: DatasetIndex, sp
 
 
 def write_outputs(out: Path, report: dict, scores: np.ndarray, labels: np.ndarray, images: list[np.ndarray],
-                  index: DatasetIndex) -> None:
-    """The confusion matrix, a grid of the misclassified photos, and report.json in `out`."""
-    from garbage_hpo.plots import confusion_png, misclassified_grid  # matplotlib only where it draws
+                  index: DatasetIndex) -> list[Path]:
+    """The confusion matrix, the error gallery (`errors_NN.png`: the most confident mistakes first, 36 a page)
+    and report.json in `out`; the files written."""
+    from garbage_hpo.gallery import contact_sheets, error_captions, figure_names, most_confident_mistakes
+    from garbage_hpo.plots import confusion_png  # matplotlib only where it draws
 
     out.mkdir(parents=True, exist_ok=True)
-    pred = scores.argmax(axis=1)
-    labels_by_folder = class_labels(index.classes)
-    names = [labels_by_folder[c.folder] for c in index.classes]
-    confusion_png(confusion_matrix(pred, labels, len(names)), names, out / "confusion_matrix.png",
-                  f"{report['split']}: acc {report['accuracy']:.3f} (n={report['n']})")
-    wrong = np.flatnonzero(pred != labels)
-    misclassified_grid([images[i] for i in wrong],
-                       [f"{names[labels[i]]} -> {names[pred[i]]}" for i in wrong], out / "misclassified.png")
+    names = figure_names(index.classes)
+    probs = softmax(scores)
+    matrix = confusion_png(confusion_matrix(probs.argmax(axis=1), labels, len(names)), names,
+                           out / "confusion_matrix.png",
+                           f"{report['split']}: acc {report['accuracy']:.3f} (n={report['n']})")
+    wrong = most_confident_mistakes(probs, labels)
+    pages = contact_sheets([images[i] for i in wrong], error_captions(wrong, probs, labels, names), out, "errors",
+                           "no misclassified photos")
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return [matrix, *pages, out / "report.json"]
 
 
-def log_run(uri: str, artifacts: Path, out: Path, report: dict, index: DatasetIndex) -> str:
+def log_run(uri: str, artifacts: Path, files: list[Path], report: dict, index: DatasetIndex) -> str:
     """The evaluation as an MLflow run of the experiment garbage-hpo-eval; returns its id."""
     from garbage_hpo.metric_names import per_category_metrics, per_class_metrics
     from garbage_hpo.tracking import Tracker
@@ -152,8 +156,8 @@ def log_run(uri: str, artifacts: Path, out: Path, report: dict, index: DatasetIn
     tracker.log_metrics({k: report[k] for k in ("accuracy", "top5", "loss", "n")}
                         | per_category_metrics(report["per_category"])
                         | per_class_metrics(report["per_class"], index.classes))
-    for name in ("confusion_matrix.png", "misclassified.png", "report.json"):
-        tracker.log_artifact(out / name)
+    for path in files:
+        tracker.log_artifact(path)
     tracker.end()
     return tracker.run_id
 
@@ -168,7 +172,7 @@ def print_report(report: dict, index: DatasetIndex, out: Path) -> None:
     for info in index.classes:
         acc = report["per_class"].get(info.folder)
         print(f"  {info.folder} {info.english:<22} " + (f"{acc:.4f}" if acc is not None else "no photos"))
-    print(f"confusion matrix and misclassified photos: {out}")
+    print(f"confusion matrix and error gallery (most confident mistakes first): {out}")
 
 
 if __name__ == "__main__":

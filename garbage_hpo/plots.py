@@ -33,8 +33,9 @@ def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str)
     return path
 
 
-def misclassified_grid(images: list[np.ndarray], captions: list[str], path: Path, columns: int = 6) -> Path:
-    """A grid of RGB thumbnails with 'true -> predicted' captions (at most 36)."""
+def misclassified_grid(images: list[np.ndarray], captions: list[str], path: Path, columns: int = 6,
+                       empty: str = "no misclassified photos") -> Path:
+    """A grid of RGB thumbnails with captions such as 'true -> predicted' (at most 36); `empty` when none."""
     images, captions = images[:36], captions[:36]
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), dpi=90, squeeze=False)
@@ -44,7 +45,7 @@ def misclassified_grid(images: list[np.ndarray], captions: list[str], path: Path
         ax.imshow(image)
         ax.set_title(caption, fontsize=7)
     if not images:
-        axes.flat[0].text(0.5, 0.5, "no misclassified photos", ha="center", va="center")
+        axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -113,11 +113,13 @@ def test_evaluate_json_report_and_artifacts(env, tmp_path):
     assert len(report["per_class"]) == 26
     correct = sum(round(acc * 2) for acc in report["per_class"].values())  # two photos per class
     assert correct / 52 == pytest.approx(report["accuracy"])
-    assert (out / "confusion_matrix.png").stat().st_size > 1000 and (out / "misclassified.png").is_file()
+    assert (out / "confusion_matrix.png").stat().st_size > 1000 and (out / "errors_01.png").is_file()
+    pages = sorted(out.glob("errors_*.png"))
+    assert len(pages) == max(1, -(-(report["n"] - report["correct"]) // 36))  # 36 mistakes a page
     client = MlflowClient(tracking_uri=f"sqlite:///{env['runs'] / 'mlflow.db'}")
     run = client.get_run(report["mlflow_run_id"])
     assert run.data.metrics["accuracy"] == shown(report["accuracy"])
-    assert {"confusion_matrix.png", "misclassified.png", "report.json"} <= {
+    assert {"confusion_matrix.png", *(p.name for p in pages), "report.json"} <= {
         a.path for a in client.list_artifacts(run.info.run_id)}
 
 
