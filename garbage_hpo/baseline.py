@@ -6,7 +6,8 @@ scikit-learn LogisticRegression on the cached, mean-pooled last-layer features o
 standardized with each fold's training photos, C chosen from {0.001 ... 1} by the same folds a sweep uses
 (StratifiedGroupKFold over train/, duplicates kept together, each distinct validation photo once;
 sweep.cv_folds=1: the single split of data.val_fraction). Prints the accuracy per C and the chosen one with
-its photo count and 95% interval; the last line is JSON {"cv_acc", "cv_std", "folds", "C"}. Any key of the
+its photo count and 95% interval, and beside it the figure corrected for choosing C on the same folds
+(BBC-CV); the last line is JSON {"cv_acc", "cv_std", "folds", "C", "bbc_acc", "bbc_ci95"}. Any key of the
 training config (e.g. model.pretrained=PATH, data.image_size=224) selects other features. Results are cached
 under runs/cache/probe. Exit code 0, or 2 for bad input.
 """

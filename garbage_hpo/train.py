@@ -22,7 +22,14 @@ from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, s
 from garbage_hpo.config_check import check_command_line
 from garbage_hpo.pipeline import TrainResult, train
 from garbage_hpo.preparation import Prepared, prepare
-from garbage_hpo.selection.run import default_out_dir, log_photo_list, refit, run_cv, selection_record
+from garbage_hpo.selection.run import (
+    default_out_dir,
+    log_out_of_fold_views,
+    log_photo_list,
+    refit,
+    run_cv,
+    selection_record,
+)
 from garbage_hpo.settings import RunSettings, read_settings
 from garbage_hpo.stats import describe_split
 from garbage_hpo.store_check import check_tracking_store
@@ -83,6 +90,7 @@ def train_cross_validated(settings: RunSettings, prepared: Prepared, tracker: Tr
     """k-fold CV value, then the refit on every training photo for refit_epochs (the saved model)."""
     cv = run_cv(settings, prepared, tracker)
     log_photo_list(tracker, prepared, default_out_dir(settings, tracker))
+    suspects = log_out_of_fold_views(tracker, cv, settings, prepared, default_out_dir(settings, tracker))
     fitted = refit(settings, prepared, cv.refit_epochs, selection_record(cv), default_out_dir(settings, tracker))
     tracker.log_metrics({"train_images": fitted.train_images} | fitted.test, flush=True)
     for name in ("model.ckpt", "model.json"):
@@ -91,6 +99,9 @@ def train_cross_validated(settings: RunSettings, prepared: Prepared, tracker: Tr
           f"cv_s={cv.seconds:.1f}{test_line(fitted.test)}")
     print(f"refit on all {fitted.train_images} training photos for {fitted.epochs} epochs: checkpoint "
           f"{fitted.checkpoint}")
+    if suspects is not None:
+        print(f"out of fold: confusion matrix and error gallery under out_of_fold/, {suspects} suspect labels under "
+              "suspects/ on the MLflow run")
     return cv.summary.mean
 
 

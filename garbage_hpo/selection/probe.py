@@ -23,14 +23,16 @@ from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.files import move_aside, write_text_atomic
 from garbage_hpo.preparation import Prepared
+from garbage_hpo.selection.bbc import bbc_cv
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
+from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.run import folds_for
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
 from garbage_hpo.taps import head_inputs
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-PROBE_FORMAT = 1
+PROBE_FORMAT = 2  # 2: with its BBC-CV figure
 
 
 @dataclass
@@ -43,43 +45,55 @@ class ProbeResult:
     n: int  # validation photos over all folds
     grid: dict[str, float]  # C -> fold-mean accuracy
     seconds: float
+    bbc_acc: float  # BBC-CV: the accuracy of "the C these folds choose", corrected for choosing it on them
+    bbc_ci95: list[float]
     from_cache: bool = False
 
     def headline(self) -> dict:
         """The CLI's last JSON line."""
-        return {"cv_acc": self.cv_acc, "cv_std": self.cv_std, "folds": self.folds, "C": self.C}
+        return {"cv_acc": self.cv_acc, "cv_std": self.cv_std, "folds": self.folds, "C": self.C,
+                "bbc_acc": self.bbc_acc, "bbc_ci95": self.bbc_ci95}
 
     def describe(self) -> str:
         if self.folds == 1:
-            return f"probe val_acc {describe_split(self.cv_acc, self.n)} (one split), C={self.C:g}"
-        return f"probe cv_acc {describe_folds(summarize_folds(self.fold_acc), self.n)}, C={self.C:g}"
+            text = f"probe val_acc {describe_split(self.cv_acc, self.n)} (one split), C={self.C:g}"
+        else:
+            text = f"probe cv_acc {describe_folds(summarize_folds(self.fold_acc), self.n)}, C={self.C:g}"
+        low, high = self.bbc_ci95
+        return text + f"; bias-corrected for choosing C: {self.bbc_acc:.4f} (BBC-CV, 95% CI [{low:.4f}, {high:.4f}])"
 
 
-def fold_scores(x: np.ndarray, y: np.ndarray, fold: Fold, grid: tuple[float, ...]) -> list[float]:
-    """Accuracy on the fold's validation photos for each C (standardized with the fold's training photos)."""
+def fitted(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is enough for the C chosen in practice
+        return model.fit(x, y)
+
+
+def fold_predictions(x: np.ndarray, y: np.ndarray, fold: Fold, grid: tuple[float, ...]) -> np.ndarray:
+    """(validation photos, C values): True where the model with that C (standardized with the fold's training
+    photos) classifies the photo right; C ascending."""
     scaler = StandardScaler().fit(x[fold.train])
     x_train, x_val = scaler.transform(x[fold.train]), scaler.transform(x[fold.val])
     model = LogisticRegression(max_iter=2000, warm_start=True)  # each C starts from the last C's solution
     out = []
     for c in sorted(grid):
-        model.set_params(C=c)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(x_train, y[fold.train])
-        out.append(float((model.predict(x_val) == y[fold.val]).mean()))
-    return out
+        out.append(fitted(model.set_params(C=c), x_train, y[fold.train]).predict(x_val) == y[fold.val])
+    return np.column_stack(out)
 
 
 def run_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], grid: tuple[float, ...] = C_GRID) -> ProbeResult:
     start = time.perf_counter()
-    table = np.array([fold_scores(x, y, fold, grid) for fold in folds])  # (folds, C values)
+    right = [fold_predictions(x, y, fold, grid) for fold in folds]
+    table = np.array([r.mean(axis=0) for r in right])  # (folds, C values)
     means = table.mean(axis=0)
     best = int(np.argmax(means))  # the smallest C of ties: the most regularized
     summary = summarize_folds(table[:, best])
     cs = sorted(grid)
     by_c = {f"{c:g}": float(m) for c, m in zip(cs, means, strict=True)}
+    corrected = bbc_cv(np.concatenate(right))  # C was chosen on these photos too
     return ProbeResult(summary.mean, summary.std, len(folds), cs[best], [float(v) for v in table[:, best]],
-                       int(sum(len(f.val) for f in folds)), by_c, time.perf_counter() - start)
+                       int(sum(len(f.val) for f in folds)), by_c, time.perf_counter() - start,
+                       corrected.estimate, [corrected.ci95_low, corrected.ci95_high])
 
 
 def probe_key(x: np.ndarray, y: np.ndarray, folds: list[Fold], grid: tuple[float, ...]) -> str:
@@ -111,3 +125,23 @@ def probe_for(settings: RunSettings, prepared: Prepared) -> ProbeResult:
     folds = folds_for(settings, prepared)
     x = head_inputs(settings, prepared, reduction="mean")
     return cached_probe(x, prepared.labels, folds, settings.runs / "cache" / "probe")
+
+
+def probe_out_of_fold(settings: RunSettings, prepared: Prepared) -> tuple[OutOfFold, ProbeResult]:
+    """Every distinct training photo's class probabilities from the probe (at the C its folds choose) of the
+    fold that did not train on it: what `data suspects` reads when no sweep's predictions are given."""
+    folds = folds_for(settings, prepared)
+    x = head_inputs(settings, prepared, reduction="mean")
+    result = cached_probe(x, prepared.labels, folds, settings.runs / "cache" / "probe")
+    classes = prepared.index.num_classes
+    probs = []
+    for fold in folds:
+        scaler = StandardScaler().fit(x[fold.train])
+        model = fitted(LogisticRegression(max_iter=2000, C=result.C), scaler.transform(x[fold.train]),
+                       prepared.labels[fold.train])
+        fold_probs = np.zeros((len(fold.val), classes), np.float32)  # a class absent from training: 0
+        fold_probs[:, model.classes_] = model.predict_proba(scaler.transform(x[fold.val]))
+        probs.append(fold_probs)
+    positions = np.concatenate([f.val for f in folds])
+    fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
+    return OutOfFold(positions, fold_of, prepared.labels[positions], np.concatenate(probs)), result

@@ -28,7 +28,9 @@ from garbage_hpo.scoring import test_report, test_scores
 from garbage_hpo.selection.cv import CVResult, FoldCallback, HeadInputs, cross_validate, refit_head
 from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
 from garbage_hpo.selection.folds import Fold, selection_folds
+from garbage_hpo.selection.label_issues import log_suspects
 from garbage_hpo.selection.oof import OOF_FILE, PHOTOS_FILE, OutOfFold, write_photo_list
+from garbage_hpo.selection.oof_pictures import log_oof_pictures
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
@@ -86,6 +88,19 @@ def log_out_of_fold(tracker: Tracker, result: CVResult, folds: list[Fold], prepa
     """The run's out-of-fold predictions (oof.py) as `oof.npz`; fine-tuning CV keeps no per-photo scores yet."""
     if result.scores is not None:
         tracker.log_artifact(OutOfFold.from_cv(result, folds, prepared.labels).save(out / OOF_FILE))
+
+
+def log_out_of_fold_views(tracker: Tracker, result: CVResult, settings: RunSettings, prepared: Prepared,
+                          out: Path) -> int | None:
+    """A cross-validated run's own pictures (confusion matrix, per-class figures, error gallery under
+    `out_of_fold/`) and suspect labels (`suspects/`) from its out-of-fold predictions; the number of suspects
+    (None: fine-tuning CV keeps no per-photo scores)."""
+    if result.scores is None:
+        return None
+    oof = OutOfFold.from_cv(result, folds_for(settings, prepared), prepared.labels)
+    log_oof_pictures(tracker, oof, prepared.index, out / "out_of_fold", f"{len(result.fold_sizes)}-fold CV",
+                     "out_of_fold")
+    return log_suspects(tracker, oof, prepared.index, out / "suspects")
 
 
 def log_photo_list(tracker: Tracker, prepared: Prepared, out: Path) -> None:

@@ -22,7 +22,7 @@ from garbage_hpo.sweep.recovery import (
     fail_stale_trials,
     make_storage,
 )
-from garbage_hpo.sweep.report import best_trials, finish_parent, run_in_store
+from garbage_hpo.sweep.report import WinnerFindings, best_trials, finish_parent, run_in_store
 from garbage_hpo.sweep.space import SearchSpace
 from garbage_hpo.sweep.strategies import TrialBudget, counted, make_pruner, make_sampler
 from garbage_hpo.sweep.study_settings import check_study_settings, fixed_settings
@@ -90,6 +90,7 @@ class Sweep:
         self.pruner = make_pruner(settings.pruner, base.train.epochs + base.finetune.epochs,
                                   settings.pruner_startup_trials, settings.pruner_warmup_epochs)
         self.probe: ProbeResult | None = None
+        self.findings = WinnerFindings()  # the CV winner's BBC-CV figure and suspect labels, when the sweep ends
         self.budget = TrialBudget(settings.n_trials)  # trials skipped as duplicates do not use it up
         if not settings.verbose:  # one line per trial instead of one per epoch
             logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
@@ -167,7 +168,7 @@ class Sweep:
             raise
         finally:
             try:
-                finish_parent(self.parent, study, [g.metric for g in self.goals],
+                self.findings = finish_parent(self.parent, study, [g.metric for g in self.goals],
                               self.runs / "sweeps" / self.study_name / self.parent.run_id,
                               self.prepared.get(self.base).index)
                 self.parent.set_tags({"mlflow.note.content": self.note(study)})
@@ -192,7 +193,7 @@ class Sweep:
         run_id = best[0].user_attrs.get("mlflow_run_id") if best else None
         link = ui_link(self.tracking_uri, self.parent.experiment_id, run_id) if self.parent and run_id else None
         summary = summary_text(self.study_name, study, self.scores, self.probe,
-                               time.perf_counter() - self.started)
+                               time.perf_counter() - self.started, self.findings)
         return parent_note(self.space.question, summary, link)
 
     def work_counters(self) -> dict[str, float]:
@@ -244,7 +245,7 @@ class Sweep:
 
     def summary(self, study: optuna.Study) -> str:
         text = summary_text(self.study_name, study, self.scores, self.probe,
-                            time.perf_counter() - self.started)
+                            time.perf_counter() - self.started, self.findings)
         text += "".join(f"\n  {line}" for line in self.prepared.photo_counts())
         if self.budget.exhausted:
             text += (f"\n  stopped early: the last {self.budget.duplicate_limit} trials drew points already tried "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,12 +19,25 @@ from optuna.trial import TrialState  # noqa: E402
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.metric_names import MODEL, PER_CATEGORY, PER_CLASS, best_name, score_name
 from garbage_hpo.pipeline import CONFUSION_JSON
+from garbage_hpo.selection.bbc import BiasCorrected
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
-from garbage_hpo.sweep.winner_pictures import log_winner_pictures  # noqa: E402
+from garbage_hpo.sweep.winner_findings import (  # noqa: E402
+    corrected_figure,
+    log_winner_views,
+    trial_predictions,
+)
 from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
 
 log = logging.getLogger(__name__)
 SELECTION_COLUMNS = ("cv_", "fold_acc.", "refit_epochs", "val_n", "val_ci95")
+
+
+@dataclass(frozen=True)
+class WinnerFindings:
+    """What the sweep's summary adds for a cross-validated winner."""
+
+    corrected: BiasCorrected | None = None  # the winner's BBC-CV figure (best_cv_bbc)
+    suspects: int | None = None  # photos whose given class the winner's out-of-fold predictions doubt
 
 
 def _save(ax_or_axes, path: Path) -> Path | None:
@@ -72,7 +86,9 @@ def plots(study: optuna.Study, metric_names: list[str], out: Path) -> list[Path]
 
 
 def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str], out: Path,
-                  index: DatasetIndex) -> None:
+                  index: DatasetIndex) -> WinnerFindings:
+    """trials.csv, the plots and the winner's figures on the parent run; for a cross-validated winner also its
+    pictures, suspect labels and bias-corrected figure (returned, for the summary)."""
     out.mkdir(parents=True, exist_ok=True)
     table = study.trials_dataframe(attrs=("number", "values", "params", "state", "duration", "user_attrs",
                                           "datetime_start", "datetime_complete"))
@@ -89,19 +105,23 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     counts = {state.name.lower(): sum(t.state == state for t in study.trials) for state in TrialState}
     parent.log_metrics({f"trials_{k}": v for k, v in counts.items()}, flush=True)
     best = best_trials(study)
-    if not best:
-        return
-    if len(metric_names) == 1:
-        trial = best[0]
-        best_run_id = trial.user_attrs.get("mlflow_run_id")
-        found = run_in_store(parent.client, best_run_id)
-        log_winner(parent, trial, found, metric_names[0])
-        if found is not None and not cross_validated(trial):
-            best_confusion_png(parent, best_run_id, trial.number, out)
-        elif found is not None:  # from the winner's out-of-fold predictions
-            log_winner_pictures(parent, best_run_id, trial.number, index, out / "winner")
-    else:
+    if best and len(metric_names) > 1:
         parent.set_tags({"hpo.pareto_trials": ",".join(str(t.number) for t in best)})
+    if not best or len(metric_names) > 1:
+        return WinnerFindings()
+    trial = best[0]
+    best_run_id = trial.user_attrs.get("mlflow_run_id")
+    found = run_in_store(parent.client, best_run_id)
+    predictions = {}
+    if found is not None and cross_validated(trial):  # what the winner's pictures and BBC-CV are made from
+        predictions = trial_predictions(parent.client, study.trials, out / "oof")
+    # BBC-CV replays a selection by accuracy: for cv_mean only
+    corrected = corrected_figure(predictions, trial.number) if score_name(metric_names[0], True) == "cv_mean" else None
+    log_winner(parent, trial, found, metric_names[0], corrected.metrics("best_cv_bbc") if corrected else {})
+    if found is not None and not cross_validated(trial):
+        best_confusion_png(parent, best_run_id, trial.number, out)
+    suspects = log_winner_views(parent, predictions, trial.number, index, out)
+    return WinnerFindings(corrected, suspects)
 
 
 def cross_validated(trial: optuna.trial.FrozenTrial) -> bool:
@@ -116,7 +136,8 @@ def score_columns(study: optuna.Study, metric_names: list[str]) -> dict[str, str
     return {f"values_{i}": score_name(m, cv) for i, m in enumerate(metric_names)}
 
 
-def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found, metric: str) -> None:
+def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found, metric: str,
+               corrected: dict[str, float]) -> None:
     """The parent's headline: the winner's score (best_cv_mean, ...), interval and measured figures as metrics,
     and its resolved configuration as the parent's plain params (the base config is the artifact
     base_config.yaml)."""
@@ -128,7 +149,8 @@ def log_winner(parent: Tracker, trial: optuna.trial.FrozenTrial, found, metric: 
                if (k.startswith((MODEL, PER_CLASS, PER_CATEGORY)) or k == "best_epoch") and k != score}
         # sweep.* stays as this invocation logged it (a trial of an earlier invocation may differ, e.g. n_trials)
         params |= {k: v for k, v in found.data.params.items() if not k.startswith("sweep.")}
-    headline = {best_name(score): trial.values[0]} | best_selection(trial)  # the score first: the page lists so
+    # the score first (the page lists metrics in the order first logged), its BBC-CV correction beside it
+    headline = {best_name(score): trial.values[0]} | corrected | best_selection(trial)
     parent.log_metrics(headline | own | {"best_trial_number": trial.number}, flush=True)
     parent.log_params(params)
     parent.set_tags({"hpo.best_trial": trial.number,

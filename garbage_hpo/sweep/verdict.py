@@ -19,7 +19,7 @@ from garbage_hpo.stats import (
     paired_difference,
     summarize_folds,
 )
-from garbage_hpo.sweep.report import best_trials
+from garbage_hpo.sweep.report import WinnerFindings, best_trials
 from garbage_hpo.sweep.trial_config import PreparedCache
 from garbage_hpo.tracking import Tracker
 
@@ -30,8 +30,10 @@ def log_probe(base: RunSettings, prepared_cache: PreparedCache, parent: Tracker)
     """The LogisticRegression probe on the base config's features and the sweep's folds (cached on disk);
     `probe_cv_acc` etc. on the parent run (the sweep skips it with `sweep.probe=false`)."""
     probe = probe_for(base, prepared_cache.get(base))
-    parent.log_metrics({"probe_cv_acc": probe.cv_acc, "probe_cv_std": probe.cv_std, "probe_C": probe.C,
-                        "probe_folds": probe.folds, "probe_n": probe.n}, flush=True)
+    parent.log_metrics({"probe_cv_acc": probe.cv_acc, "probe_cv_bbc": probe.bbc_acc,
+                        "probe_cv_bbc_ci95_low": probe.bbc_ci95[0], "probe_cv_bbc_ci95_high": probe.bbc_ci95[1],
+                        "probe_cv_std": probe.cv_std, "probe_C": probe.C, "probe_folds": probe.folds,
+                        "probe_n": probe.n}, flush=True)
     print(f"peer {probe.describe()}{' (cached)' if probe.from_cache else f' ({probe.seconds:.1f}s)'}", flush=True)
     return probe
 
@@ -78,7 +80,7 @@ def versus_probe(trial: optuna.trial.FrozenTrial, probe: ProbeResult) -> str:
 
 
 def summary_text(name: str, study: optuna.Study, scores: list[str], probe: ProbeResult | None,
-                 elapsed: float) -> str:
+                 elapsed: float, findings: WinnerFindings | None = None) -> str:
     """What won and how sure, naming each value as the runs record it (`scores`: metric_names.score_name)."""
     best = best_trials(study)
     if not best:
@@ -92,9 +94,23 @@ def summary_text(name: str, study: optuna.Study, scores: list[str], probe: Probe
     lines = [f"sweep {name}: best {scores[0]} in trial #{t.number} (MLflow run {t.user_attrs.get('mlflow_run_id')}) "
              f"{format_params(t.params)} ({elapsed:.0f}s)",
              f"  {scores[0]}: {describe_trial_value(t)}"]
+    lines += findings_lines(findings or WinnerFindings())
     if probe is not None and scores[0] in (score_name("val_acc", True), score_name("val_acc", False)):
         lines += [f"  peer {probe.describe()}", f"  {versus_probe(t, probe)}"]
     return "\n".join(lines)
+
+
+def findings_lines(findings: WinnerFindings) -> list[str]:
+    """The winner's bias-corrected figure (the one to quote) and its suspect labels, where the sweep has them."""
+    lines = []
+    if findings.corrected is not None:
+        lines.append(f"  best_cv_bbc: {findings.corrected.describe()}: quote this one for the chosen configuration; "
+                     f"the cv_mean above is the best of {findings.corrected.configurations} on the same folds, "
+                     "optimistic")
+    if findings.suspects is not None:
+        lines.append(f"  suspect labels: {findings.suspects} photos whose class the winner's out-of-fold predictions "
+                     "doubt (suspects/suspects.csv and suspects/suspects_01.png on this run)")
+    return lines
 
 
 def wrapped(text: str, width: int = 110) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,8 @@ def test_a_cv_run_keeps_every_photos_prediction_from_the_fold_that_did_not_train
     assert np.allclose(oof.probs.sum(axis=1), 1.0, atol=1e-5) and oof.probs.dtype == np.float32
 
 
-def test_train_with_folds_lists_the_photos_its_predictions_name(runs, tiny_demo):
-    run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY)
+def test_train_with_folds_lists_the_photos_its_predictions_name_and_draws_them(runs, tiny_demo):
+    proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY)
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("garbage-hpo-train").experiment_id])[0]
     oof = OutOfFold.load(Path(client.download_artifacts(run.info.run_id, OOF_FILE, str(runs))))
@@ -53,3 +54,13 @@ def test_train_with_folds_lists_the_photos_its_predictions_name(runs, tiny_demo)
         row = rows[int(position)]
         assert (Path(tiny_demo) / row["path"]).is_file() and row["path"].startswith("train/")
         assert row["class"] == Path(row["path"]).parent.name
+    # its own pictures and suspect labels, from the same predictions
+    drawn = {a.path for a in client.list_artifacts(run.info.run_id, "out_of_fold")}
+    assert {"out_of_fold/oof_confusion_matrix.png", "out_of_fold/oof_per_class.json",
+            "out_of_fold/errors_01.png"} <= drawn
+    report = json.loads(Path(client.download_artifacts(run.info.run_id, "out_of_fold/oof_per_class.json",
+                                                       str(runs))).read_text(encoding="utf-8"))
+    assert report["correct"] == int((oof.predicted == oof.labels).sum()) and report["n"] == len(oof.labels)
+    suspects = Path(client.download_artifacts(run.info.run_id, "suspects/suspects.csv", str(runs)))
+    assert len(suspects.read_text(encoding="utf-8").splitlines()) - 1 == run.data.metrics["suspect_labels"]
+    assert f"{int(run.data.metrics['suspect_labels'])} suspect labels" in proc.stdout

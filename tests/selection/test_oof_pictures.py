@@ -1,4 +1,4 @@
-"""The winner in pictures from out-of-fold predictions (garbage_hpo/sweep/winner_pictures.py), on generated photos."""
+"""The winner in pictures from out-of-fold predictions (garbage_hpo/selection/oof_pictures.py), on generated photos."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 from garbage_hpo.data.dataset import index_dataset
+from garbage_hpo.gallery import PAGE as GALLERY_PAGE
 from garbage_hpo.selection.oof import OutOfFold
-from garbage_hpo.sweep.winner_pictures import GALLERY_PAGE, class_report, confident_mistakes, gallery_pages
+from garbage_hpo.selection.oof_pictures import class_report, confident_mistakes, gallery_pages
 
 
 def planted(index, wrong: int, seed: int = 0) -> OutOfFold:

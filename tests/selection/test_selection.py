@@ -182,8 +182,9 @@ def test_probe_is_scikit_learn_on_standardized_features_with_c_chosen_on_the_fol
 def test_baseline_cli_prints_the_probe_and_caches_it(runs, tiny_demo):
     first = run_cli("garbage_hpo.baseline", f"data.root={tiny_demo}", "data.image_size=64", "sweep.cv_folds=3")
     line = json.loads(first.stdout.strip().splitlines()[-1])
-    assert set(line) == {"cv_acc", "cv_std", "folds", "C"} and line["folds"] == 3 and 0 < line["cv_acc"] <= 1
-    assert "95% CI" in first.stdout
+    assert set(line) == {"cv_acc", "cv_std", "folds", "C", "bbc_acc", "bbc_ci95"} and line["folds"] == 3
+    assert 0 < line["cv_acc"] <= 1 and line["bbc_ci95"][0] <= line["bbc_acc"] <= line["bbc_ci95"][1]
+    assert "95% CI" in first.stdout and "bias-corrected for choosing C" in first.stdout
     second = run_cli("garbage_hpo.baseline", f"data.root={tiny_demo}", "data.image_size=64", "sweep.cv_folds=3",
                      "--json")
     assert json.loads(second.stdout.strip().splitlines()[-1]) == line
@@ -222,7 +223,7 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
         assert max(curve.values()) == pytest.approx(trial.value)
         assert run.data.metrics["refit_epochs"] == max(curve, key=lambda e: (curve[e], -e))
     assert "photos.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # what oof.npz indexes
-    # the winner in pictures, from its out-of-fold predictions (sweep/winner_pictures.py)
+    # the winner in pictures, from its out-of-fold predictions (selection/oof_pictures.py)
     pictures = {a.path for a in client.list_artifacts(parent.info.run_id, "winner")}
     assert {"winner/oof_confusion_matrix.png", "winner/oof_per_class.json", "winner/errors_01.png"} <= pictures
     report = json.loads(Path(client.download_artifacts(parent.info.run_id, "winner/oof_per_class.json",
@@ -234,6 +235,20 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
     assert report["correct"] == folds_right  # the same predictions the fold accuracies counted
     assert any(k.startswith("per_class/") for k in parent.data.metrics)
     assert all("oof.npz" in {a.path for a in client.list_artifacts(t.user_attrs["mlflow_run_id"])} for t in done)
+    # the honest figure: BBC-CV over the 3 trials' out-of-fold predictions, beside the score it corrects
+    metrics = parent.data.metrics
+    assert metrics["best_cv_bbc_ci95_low"] <= metrics["best_cv_bbc"] <= metrics["best_cv_bbc_ci95_high"]
+    order = list(metrics)
+    assert order.index("best_cv_mean") < order.index("best_cv_bbc") < order.index("best_cv_std")
+    assert "best_cv_bbc: " in proc.stdout and "quote this one" in proc.stdout
+    assert 0 < metrics["probe_cv_bbc"] <= 1 and "bias-corrected for choosing C" in proc.stdout
+    # the labels the winner doubts (confident learning on its out-of-fold predictions); nothing moved
+    suspects = Path(client.download_artifacts(parent.info.run_id, "suspects/suspects.csv", str(runs)))
+    rows = suspects.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("rank,path,given_class,given_name,likely_class") and len(rows) - 1 == metrics[
+        "suspect_labels"]
+    assert all((Path(tiny_demo) / row.split(",")[1]).is_file() for row in rows[1:])
+    assert "suspects/suspects_01.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "suspects")}
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)

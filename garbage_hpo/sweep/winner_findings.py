@@ -1,0 +1,77 @@
+"""What a cross-validated sweep learns from its trials' out-of-fold predictions when it ends: the winner's
+bias-corrected figure (BBC-CV over every completed trial), its pictures and the labels it doubts.
+
+All of it reads `oof.npz` artifacts the trials logged (selection/oof.py); nothing is trained again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.selection.bbc import BiasCorrected, bbc_cv
+from garbage_hpo.selection.label_issues import log_suspects
+from garbage_hpo.selection.oof import OOF_FILE, OutOfFold
+from garbage_hpo.selection.oof_pictures import log_oof_pictures
+from garbage_hpo.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def trial_predictions(client, trials: list[optuna.trial.FrozenTrial], out: Path) -> dict[int, OutOfFold]:
+    """The out-of-fold predictions of the completed trials that logged them, by trial number (a trial of an
+    earlier invocation recorded in another store, or from before they were kept, is left out)."""
+    found = {}
+    for trial in trials:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if trial.state != TrialState.COMPLETE or not run_id:
+            continue
+        try:
+            local = client.download_artifacts(run_id, OOF_FILE, str(out / f"trial_{trial.number}"))
+            found[trial.number] = OutOfFold.load(Path(local))
+        except Exception as err:  # MlflowException (not there), an unreachable store, a damaged file
+            log.info("trial %d's out-of-fold predictions are not available: %s", trial.number, err)
+    return found
+
+
+def correctness_table(predictions: dict[int, OutOfFold], winner: int) -> np.ndarray:
+    """(photos, trials) right/wrong, rows in the winner's photo order; trials scored on other photos (another
+    data setting) cannot be compared photo by photo and are left out."""
+    reference = predictions[winner]
+    order = np.argsort(reference.positions)
+    columns = []
+    for number, oof in predictions.items():
+        if len(oof.positions) != len(reference.positions):
+            continue
+        mine = np.argsort(oof.positions)
+        if not np.array_equal(oof.positions[mine], reference.positions[order]):
+            log.info("trial %d predicted other photos than the winner: left out of BBC-CV", number)
+            continue
+        right = oof.predicted[mine] == oof.labels[mine]
+        columns.append(right)
+    return np.column_stack(columns)
+
+
+def bias_corrected(predictions: dict[int, OutOfFold], winner: int) -> BiasCorrected:
+    """BBC-CV over the trials, seeded by the winner's number so the figure is the same on every reading."""
+    return bbc_cv(correctness_table(predictions, winner), seed=winner)
+
+
+def corrected_figure(predictions: dict[int, OutOfFold], winner: int) -> BiasCorrected | None:
+    """The winner's BBC-CV figure, or None when its predictions are not at hand."""
+    return bias_corrected(predictions, winner) if winner in predictions else None
+
+
+def log_winner_views(parent: Tracker, predictions: dict[int, OutOfFold], winner: int, index: DatasetIndex,
+                     out: Path) -> int | None:
+    """The winner's pictures and suspect labels on the parent run; the number of suspects (None: no
+    predictions to look at)."""
+    if winner not in predictions:
+        return None
+    log_oof_pictures(parent, predictions[winner], index, out / "winner", f"best trial #{winner}", "winner")
+    return log_suspects(parent, predictions[winner], index, out / "suspects")
