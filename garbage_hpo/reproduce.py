@@ -68,6 +68,7 @@ class Reproduction:
     champion: bool
     ensemble: dict | None = None  # `ensemble=k`: the top-k trials' CV on the same folds, and whether it shipped
     link: str = ""  # the reproduction run in the MLflow UI
+    bias_corrected: dict | None = None  # the best trial's BBC-CV figure over its study (the one to quote)
 
     @property
     def passed(self) -> bool:
@@ -158,6 +159,24 @@ def retrain(settings, prepared, tracker, best) -> Retrained:
                      len(prepared.split.train), result.extra)
 
 
+def bias_corrected_selection(storage: str, best, client, out: Path) -> dict | None:
+    """The best trial's BBC-CV figure over its study's completed trials, from their out-of-fold predictions
+    (what the sweep's parent logs as best_cv_bbc), as the model card records it; None without predictions."""
+    import optuna
+
+    from garbage_hpo.sweep.best import open_storage
+    from garbage_hpo.sweep.winner_findings import bias_corrected, trial_predictions
+
+    study = optuna.load_study(study_name=best.study_name, storage=open_storage(storage))
+    predictions = trial_predictions(client, study.trials, out)
+    if best.number not in predictions:
+        return None
+    figure = bias_corrected(predictions, best.number)
+    return {"cv_bbc": figure.estimate, "cv_bbc_ci95": [figure.ci95_low, figure.ci95_high],
+            "cv_bbc_trials": figure.configurations,
+            "quote": "cv_bbc: cv_mean is the best of cv_bbc_trials trials on the same folds, optimistic"}
+
+
 def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, str]) -> tuple[list, list] | None:
     """The top-k cross-validated head-only trials of the best trial's study and their configs (None: k < 2, or
     fewer than two qualify)."""
@@ -234,6 +253,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     if tolerance < 0:
         raise ValueError(f"tolerance={tolerance}: percentage points, at least 0")
     requested_ensemble = overrides.pop("ensemble", None)
+    chosen_by_the_sweep = "trial" not in overrides  # a trial named by hand was not selected: nothing to correct
     best, original, client, uri, storage = locate(overrides)
     cfg = recorded_config(client, best.run_id, overrides)
     with open_dict(cfg):
@@ -258,6 +278,11 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(prepared))
         model = retrain(settings, prepared, tracker, best)
+        corrected = None
+        if chosen_by_the_sweep and model.folds > 1:
+            corrected = bias_corrected_selection(storage, best, client, settings.runs / "reproduce" / tracker.run_id)
+            if corrected is not None:
+                update_card(model.checkpoint.with_suffix(".json"), lambda card: card["selection"].update(corrected))
         ensemble = None
         if k > 1:
             chosen = ensemble_members(k, storage, best, client, overrides)
@@ -268,7 +293,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
             (model.value - best.value) * 100, tolerance, model.folds, model.std, model.ci95, model.n,
             model.refit_epochs is not None, model.refit_epochs, model.train_images, model.test, agreement, max_diff,
             checked, str(model.checkpoint), str(mindir), "", False, ensemble,
-            ui_link(uri, tracker.experiment_id, tracker.run_id) + ui_hint(uri))
+            ui_link(uri, tracker.experiment_id, tracker.run_id) + ui_hint(uri), corrected)
         record(report, tracker, client, notes, model)
         status = "FINISHED"
         return report
@@ -288,7 +313,9 @@ def record(report: Reproduction, tracker, client, notes: list[str], model: Retra
                          "reproduced_objective": report.reproduced_val_acc,
                          "reproduction_diff_pp": report.difference_pp, "train_images": report.train_images,
                          "export_top1_agreement": report.export_top1_agreement,
-                         "export_max_abs_diff": report.export_max_abs_diff} | model.test, flush=True)
+                         "export_max_abs_diff": report.export_max_abs_diff} | model.test
+                        | ({"selection_cv_bbc": report.bias_corrected["cv_bbc"]} if report.bias_corrected else {}),
+                        flush=True)
     tracker.set_tags({"hpo.reproduction": verdict, "hpo.refit": str(report.refit).lower()} |
                      ({"hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
     card = read_card(Path(report.checkpoint).with_suffix(".json"))
@@ -316,6 +343,11 @@ def human_report(report: Reproduction) -> str:
              f"reproduced {how} {reproduced}  (run {report.run_id})",
              f"difference {report.difference_pp:+.2f} percentage points (tolerance {report.tolerance_pp})",
              f"model: {trained}"]
+    if report.bias_corrected:
+        b = report.bias_corrected
+        lines.insert(1, f"bias-corrected (BBC-CV over the study's {b['cv_bbc_trials']} trials) {b['cv_bbc']:.4f} "
+                        f"(95% CI {Interval(*b['cv_bbc_ci95'])}): quote this one; the recorded value is the best "
+                        "of those trials on the same folds (optimistic)")
     if report.ensemble:
         e = report.ensemble
         lines.append(f"ensemble of trials {e['members']}: {e['cv_folds']}-fold CV mean {e['cv_mean']:.4f} +- "

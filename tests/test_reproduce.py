@@ -94,6 +94,12 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
         best.user_attrs["cv_std"])
     assert selection["ci95"][0] <= selection["cv_mean"] <= selection["ci95"][1]
     assert selection["refit_epochs"] == report["refit_epochs"]
+    # the figure to quote: BBC-CV over the study's 4 trials, the same the sweep's parent logged
+    sweep_run = mlflow.get_run(run.data.tags["mlflow.parentRunId"])
+    assert selection["cv_bbc_trials"] == 4 and selection["quote"].startswith("cv_bbc")
+    assert shown(selection["cv_bbc"]) == sweep_run.data.metrics["best_cv_bbc"] == run.data.metrics["selection_cv_bbc"]
+    assert selection["cv_bbc_ci95"][0] <= selection["cv_bbc"] <= selection["cv_bbc_ci95"][1]
+    assert report["bias_corrected"]["cv_bbc"] == selection["cv_bbc"]
     champion = mlflow.get_model_version_by_alias("garbage-hpo", "champion")
     assert champion.run_id == report["run_id"] and str(champion.version) == report["registered_version"]
     assert champion.tags["image_size"] == "64" and champion.tags["reproduction"] == "passed"
