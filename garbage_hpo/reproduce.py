@@ -196,6 +196,7 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
     """The chosen trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
     mean is higher. Either way the model card records both figures."""
     from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
+    from garbage_hpo.selection.oof import OOF_FILE
     from garbage_hpo.selection.run import default_out_dir
     from garbage_hpo.stats import describe_folds
 
@@ -209,13 +210,15 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
           f"{model.value:.4f}: shipping {'the ensemble' if record['shipped'] else 'the best trial alone'}", flush=True)
     tracker.log_metrics({"ensemble_cv_mean": s.mean, "ensemble_cv_std": s.std, "ensemble_cv_ci95_low": s.ci95.low,
                          "ensemble_cv_ci95_high": s.ci95.high, "ensemble_size": len(trials)})
+    out = default_out_dir(settings, tracker) / "ensemble"
+    out.mkdir(parents=True, exist_ok=True)
+    tracker.log_artifact(cv.out_of_fold.save(out / OOF_FILE), "ensemble")  # ensemble/oof.npz
     card_path = model.checkpoint.with_suffix(".json")
     if not record["shipped"]:
         update_card(card_path, lambda card: card["selection"].update(ensemble=record))
         return model, record
     selection = read_card(card_path)["selection"] | {"ensemble": record}
-    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, selection,
-                                                   default_out_dir(settings, tracker) / "ensemble")
+    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, selection, out)
     return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
 
 

@@ -23,6 +23,7 @@ from garbage_hpo.preparation import Prepared
 from garbage_hpo.saved_model import save_model
 from garbage_hpo.scoring import test_report
 from garbage_hpo.selection.cv import CVResult
+from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import FoldSummary, summarize_folds
@@ -37,6 +38,7 @@ class EnsembleCV:
     members: list[CVResult]
     fold_acc: list[float]
     n: int
+    out_of_fold: OutOfFold  # the ensemble's own out-of-fold predictions (its members' mean probabilities)
 
     @property
     def summary(self) -> FoldSummary:
@@ -57,11 +59,12 @@ def ensemble_cv(configs: list[RunSettings], prepared: Prepared) -> EnsembleCV:
                          "data.split_seed differ)")
     results = [run_cv(c, prepared) for c in configs]
     folds = folds_for(configs[0], prepared)
-    accs = []
+    accs, means = [], []
     for f, fold in enumerate(folds):
-        mean = average_views(*[r.fold_scores()[f] for r in results])
-        accs.append(float((mean.argmax(axis=1) == prepared.labels[fold.val]).mean()))
-    return EnsembleCV(results, accs, int(sum(len(f.val) for f in folds)))
+        means.append(average_views(*[r.fold_scores()[f] for r in results]))
+        accs.append(float((means[-1].argmax(axis=1) == prepared.labels[fold.val]).mean()))
+    return EnsembleCV(results, accs, int(sum(len(f.val) for f in folds)),
+                      OutOfFold.from_fold_scores(means, folds, prepared.labels))
 
 
 def refit_ensemble(configs: list[RunSettings], prepared: Prepared, cv: EnsembleCV, selection: dict, out_dir: Path):

@@ -33,7 +33,12 @@ class OutOfFold:
     @classmethod
     def from_cv(cls, cv: CVResult, folds: list[Fold], labels: np.ndarray) -> OutOfFold:
         """The fold heads' validation scores at refit_epochs, photo by photo."""
-        scores = cv.fold_scores()
+        return cls.from_fold_scores(cv.fold_scores(), folds, labels)
+
+    @classmethod
+    def from_fold_scores(cls, scores: list[np.ndarray], folds: list[Fold], labels: np.ndarray) -> OutOfFold:
+        """Each fold's (validation photos, classes) scores, in the folds' validation order (an ensemble's: the
+        log of its members' mean probability, tta.average_views)."""
         positions = np.concatenate([f.val for f in folds])
         fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
         return cls(positions, fold_of, labels[positions], softmax(np.concatenate(scores)).astype(np.float32))

@@ -38,6 +38,9 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
         mean = average_views(*[m.fold_scores()[f] for m in cv.members])
         assert cv.fold_acc[f] == pytest.approx(float((mean.argmax(1) == prepared.labels[fold.val]).mean()))
     assert cv.n == sum(len(f.val) for f in folds) and cv.members[0].summary.k == 3
+    # its out-of-fold predictions, stored like a trial's: the same accuracies, photo by photo
+    assert cv.out_of_fold.fold_accuracies() == pytest.approx(cv.fold_acc, abs=1e-12)
+    assert sorted(cv.out_of_fold.positions) == sorted(np.concatenate([f.val for f in folds]))
 
     net, checkpoint, images, _ = refit_ensemble(configs, prepared, cv, {"cv_folds": 3}, tmp_path / "ens")
     card = json.loads(checkpoint.with_suffix(".json").read_text())
@@ -87,4 +90,8 @@ def test_champion_sweep_then_reproduce_with_an_ensemble(runs, tiny_demo):
     assert card["selection"]["ensemble"]["shipped"] == ensemble["shipped"]
     assert card["train_images"] == report["train_images"] == 156
     assert ("ensemble" in card) == ensemble["shipped"]
+    from mlflow.tracking import MlflowClient
+
+    stored = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}").list_artifacts(report["run_id"], "ensemble")
+    assert "ensemble/oof.npz" in {a.path for a in stored}  # the ensemble's out-of-fold predictions
     assert report["export_top1_agreement"] == 1.0
