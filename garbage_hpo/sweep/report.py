@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     trial = best[0]
     best_run_id = trial.user_attrs.get("mlflow_run_id")
     found = run_in_store(parent.client, best_run_id)
-    predictions = {}
+    predictions, started = {}, time.perf_counter()
     if found is not None and cross_validated(trial):  # what the winner's pictures and BBC-CV are made from
         predictions = trial_predictions(parent.client, study.trials, out / "oof")
     # BBC-CV replays a selection by accuracy: for cv_mean only
@@ -121,6 +122,8 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     if found is not None and not cross_validated(trial):
         best_confusion_png(parent, best_run_id, trial.number, out)
     suspects = log_winner_views(parent, predictions, trial.number, index, out)
+    if predictions:
+        parent.log_metrics({"work.winner_findings_seconds": time.perf_counter() - started}, flush=True)
     return WinnerFindings(corrected, suspects)
 
 

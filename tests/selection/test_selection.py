@@ -249,6 +249,7 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
         "suspect_labels"]
     assert all((Path(tiny_demo) / row.split(",")[1]).is_file() for row in rows[1:])
     assert "suspects/suspects_01.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "suspects")}
+    assert metrics["work.winner_findings_seconds"] > 0
     csv = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(runs)))
     header = csv.read_text().splitlines()[0].split(",")
     assert {"cv_mean", "cv_std", "fold_acc.0", "fold_acc.2", "refit_epochs"} <= set(header)
