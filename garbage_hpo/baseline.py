@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
+from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, split_args, stop_at_once
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -34,20 +34,25 @@ def compose_config(overrides: dict[str, str]):
         return compose(config_name="train", overrides=items)
 
 
+def config_from_args(argv: list[str], flags: dict[str, bool]):
+    """(the composed training config, the --flags) of a probe command's `key=value ...` arguments; a bad
+    argument or override raises ValueError naming it."""
+    overrides, given, extra = split_args(argv, flags)
+    if extra:
+        raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
+    try:
+        return compose_config(overrides), given
+    except Exception as err:  # Hydra's own errors name the override
+        raise ValueError(f"bad override: {err}") from err
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+    if shows_help(argv, __doc__):
         return 0
     logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():
-        overrides, flags, extra = split_args(argv, {"json": False})
-        if extra:
-            raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
-        try:
-            cfg = compose_config(overrides)
-        except Exception as err:  # Hydra's own errors name the override
-            raise ValueError(f"bad override: {err}") from err
+        cfg, flags = config_from_args(argv, {"json": False})
         configure_runtime()
         stop_at_once("baseline")
         from garbage_hpo.preparation import prepare

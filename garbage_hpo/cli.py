@@ -118,6 +118,14 @@ def disk_filled(err: BaseException) -> bool:
     return any(e is not None and is_disk_full(e, runs_dir()) for e in chain)
 
 
+def shows_help(argv: list[str], doc: str | None) -> bool:
+    """`-h`/`--help` first: print the command's docstring and say so (the command then exits 0)."""
+    if argv and argv[0] in ("-h", "--help"):
+        print((doc or "").strip())
+        return True
+    return False
+
+
 def split_args(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool], list[str]]:
     """(key=value overrides, --flags, positionals). `flags` maps each flag to whether it takes a value."""
     overrides: dict[str, str] = {}

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
+from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, split_args, stop_at_once, tracking_uri
 from garbage_hpo.model_card import read_card, update_card
 from garbage_hpo.run_config import recorded_config
 from garbage_hpo.stats import format_params
@@ -370,8 +370,7 @@ def human_report(report: Reproduction) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+    if shows_help(argv, __doc__):
         return 0
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():

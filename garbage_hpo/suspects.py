@@ -23,26 +23,19 @@ import sys
 import time
 from pathlib import Path
 
-from garbage_hpo.baseline import compose_config
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
+from garbage_hpo.baseline import config_from_args
+from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, stop_at_once
 
 SHOWN = 20  # suspects printed
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+    if shows_help(argv, __doc__):
         return 0
     logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():
-        overrides, flags, extra = split_args(argv, {"json": False, "out": True})
-        if extra:
-            raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
-        try:
-            cfg = compose_config(overrides)
-        except Exception as err:  # Hydra's own errors name the override
-            raise ValueError(f"bad override: {err}") from err
+        cfg, flags = config_from_args(argv, {"json": False, "out": True})
         if int(cfg.sweep.cv_folds) < 2:
             raise ValueError("sweep.cv_folds must be at least 2: every photo needs a prediction from a model that "
                              "did not train on it")
