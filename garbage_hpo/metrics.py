@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +53,9 @@ class Evaluation:
     top5: float
     loss: float
     n: int
+    # the (photos, classes) scores these figures were computed from: cross-validation keeps them per epoch
+    # (out-of-fold predictions); not compared, not printed
+    scores: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def as_metrics(self, prefix: str = "val_") -> dict[str, float]:
         return {f"{prefix}acc": self.accuracy, f"{prefix}top5": self.top5, f"{prefix}loss": self.loss}
@@ -64,6 +67,7 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
         top5=top_k_accuracy(scores, labels, 5),
         loss=cross_entropy(scores, labels),
         n=int(len(labels)),
+        scores=scores,
     )
 
 

@@ -87,17 +87,33 @@ def cross_validate_finetune(settings: RunSettings, prepared: Prepared, folds: li
     cut = cut_activations(settings, prepared)  # read_settings has checked that the cache applies
     lr_steps = lr_steps_for(settings.finetune, folds)
     head_epochs = settings.train.epochs
-    curves, top5, losses = [], [], []
+    curves, top5, losses, scores = [], [], [], []
     for i, fold in enumerate(folds):
         history = train_fold(settings, prepared, fold, cut, lr_steps,
                              None if between_epochs is None else lambda _result: between_epochs())
         curves.append([r.val.accuracy for r in history])
         top5.append([r.val.top5 for r in history])
         losses.append([r.val.loss for r in history])
+        scores.append([r.val.scores for r in history])
         log.info("fold %d/%d: val_acc %.4f after the head, %.4f after fine-tuning (%.0fs so far)", i + 1, len(folds),
                  curves[-1][head_epochs - 1], curves[-1][-1], time.perf_counter() - start)
     return CVResult(np.array(curves), np.array(top5), np.array(losses), [len(f.val) for f in folds],
-                    time.perf_counter() - start, None, head_epochs=head_epochs)
+                    time.perf_counter() - start, epoch_scores(scores), head_epochs=head_epochs)
+
+
+def epoch_scores(fold_scores: list[list[np.ndarray | None]]) -> list[np.ndarray] | None:
+    """Per epoch, every fold's validation scores as one (folds, largest fold, classes) array (rows past a
+    fold's end: 0), the layout the head's fold stack keeps; None if an epoch kept none."""
+    if any(s is None for history in fold_scores for s in history):
+        return None
+    largest = max(history[0].shape[0] for history in fold_scores)
+    out = []
+    for epoch in range(len(fold_scores[0])):
+        at = np.zeros((len(fold_scores), largest, fold_scores[0][epoch].shape[1]), np.float32)
+        for f, history in enumerate(fold_scores):
+            at[f, : len(history[epoch])] = history[epoch]
+        out.append(at)
+    return out
 
 
 def split_refit_epochs(settings: RunSettings, epochs: int) -> tuple[int, int]:

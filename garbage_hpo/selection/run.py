@@ -85,7 +85,8 @@ def run_cv(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = 
 
 
 def log_out_of_fold(tracker: Tracker, result: CVResult, folds: list[Fold], prepared: Prepared, out: Path) -> None:
-    """The run's out-of-fold predictions (oof.py) as `oof.npz`; fine-tuning CV keeps no per-photo scores yet."""
+    """The run's out-of-fold predictions (oof.py) as `oof.npz` (head or fine-tuning CV; none when the folds'
+    scores were not kept)."""
     if result.scores is not None:
         tracker.log_artifact(OutOfFold.from_cv(result, folds, prepared.labels).save(out / OOF_FILE))
 
@@ -94,7 +95,7 @@ def log_out_of_fold_views(tracker: Tracker, result: CVResult, settings: RunSetti
                           out: Path) -> int | None:
     """A cross-validated run's own pictures (confusion matrix, per-class figures, error gallery under
     `out_of_fold/`) and suspect labels (`suspects/`) from its out-of-fold predictions; the number of suspects
-    (None: fine-tuning CV keeps no per-photo scores)."""
+    (None: the folds' scores were not kept)."""
     if result.scores is None:
         return None
     oof = OutOfFold.from_cv(result, folds_for(settings, prepared), prepared.labels)

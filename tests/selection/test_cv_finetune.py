@@ -9,7 +9,8 @@ import pytest
 
 from garbage_hpo.preparation import prepare
 from garbage_hpo.selection.cv_finetune import split_refit_epochs
-from garbage_hpo.selection.run import refit, run_cv
+from garbage_hpo.selection.oof import OutOfFold
+from garbage_hpo.selection.run import folds_for, refit, run_cv
 from tests.conftest import settings_of
 
 TINY = ["data.image_size=64", "train.epochs=2", "finetune.epochs=2", "finetune.batch_size=8",
@@ -28,6 +29,11 @@ def test_fold_curves_are_the_head_cv_then_the_fine_tuning_epochs(runs, tiny_demo
     assert tuned.refit_epochs == int(np.argmax(tuned.curves.mean(axis=0))) + 1
     assert tuned.refit_finetune_epochs == max(0, tuned.refit_epochs - 2)
     assert tuned.record()["refit_finetune_epochs"] == tuned.refit_finetune_epochs
+    # out-of-fold predictions at refit_epochs, head or fine-tuned: the same accuracies, photo by photo
+    folds = folds_for(tuned_cfg, prepared)
+    oof = OutOfFold.from_cv(tuned, folds, prepared.labels)
+    assert oof.fold_accuracies() == pytest.approx(tuned.fold_acc, abs=1e-12)
+    assert len(tuned.scores) == 4 and sorted(oof.positions) == sorted(np.concatenate([f.val for f in folds]))
     again = run_cv(tuned_cfg, prepared)
     assert again.curves.tolist() == tuned.curves.tolist()  # deterministic, compiled step reused across folds
     assert len([p for p in (runs / "cache" / "cut").glob("*.npy") if ".center." not in p.name]) == 1
