@@ -70,8 +70,12 @@ def corrected_figure(predictions: dict[int, OutOfFold], winner: int) -> BiasCorr
 def log_winner_views(parent: Tracker, predictions: dict[int, OutOfFold], winner: int, index: DatasetIndex,
                      out: Path) -> int | None:
     """The winner's pictures and suspect labels on the parent run; the number of suspects (None: no
-    predictions to look at)."""
+    predictions to look at, or they could not be drawn)."""
     if winner not in predictions:
         return None
-    log_oof_pictures(parent, predictions[winner], index, out / "winner", f"best trial #{winner}", "winner")
-    return log_suspects(parent, predictions[winner], index, out / "suspects")
+    try:
+        log_oof_pictures(parent, predictions[winner], index, out / "winner", f"best trial #{winner}", "winner")
+        return log_suspects(parent, predictions[winner], index, out / "suspects")
+    except Exception as err:  # e.g. a photo deleted since the trial: the sweep's results stand without pictures
+        log.warning("the winner's pictures and suspect labels were skipped: %s: %s", type(err).__name__, err)
+        return None
