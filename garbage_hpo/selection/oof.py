@@ -39,9 +39,14 @@ class OutOfFold:
     def from_fold_scores(cls, scores: list[np.ndarray], folds: list[Fold], labels: np.ndarray) -> OutOfFold:
         """Each fold's (validation photos, classes) scores, in the folds' validation order (an ensemble's: the
         log of its members' mean probability, tta.average_views)."""
+        return cls.from_fold_probabilities([softmax(s) for s in scores], folds, labels)
+
+    @classmethod
+    def from_fold_probabilities(cls, probs: list[np.ndarray], folds: list[Fold], labels: np.ndarray) -> OutOfFold:
+        """Each fold's (validation photos, classes) probabilities, in the folds' validation order."""
         positions = np.concatenate([f.val for f in folds])
         fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
-        return cls(positions, fold_of, labels[positions], softmax(np.concatenate(scores)).astype(np.float32))
+        return cls(positions, fold_of, labels[positions], np.concatenate(probs).astype(np.float32))
 
     @property
     def predicted(self) -> np.ndarray:

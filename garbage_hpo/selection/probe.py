@@ -142,6 +142,4 @@ def probe_out_of_fold(settings: RunSettings, prepared: Prepared) -> tuple[OutOfF
         fold_probs = np.zeros((len(fold.val), classes), np.float32)  # a class absent from training: 0
         fold_probs[:, model.classes_] = model.predict_proba(scaler.transform(x[fold.val]))
         probs.append(fold_probs)
-    positions = np.concatenate([f.val for f in folds])
-    fold_of = np.concatenate([np.full(len(f.val), i) for i, f in enumerate(folds)])
-    return OutOfFold(positions, fold_of, prepared.labels[positions], np.concatenate(probs)), result
+    return OutOfFold.from_fold_probabilities(probs, folds, prepared.labels), result
