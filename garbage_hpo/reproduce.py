@@ -1,7 +1,7 @@
 """Re-train the best sweep trial and prove it reproduces:
 
-    python -m garbage_hpo.reproduce [experiment=NAME [trial=N]] [tolerance=0.5] [ensemble=K] [sweep.storage=URL]
-                                    [tracking.uri=URI] [key=value ...] [--json]
+    python -m garbage_hpo.reproduce [experiment=NAME [trial=N]] [tolerance=0.5] [ensemble=K|caruana]
+                                    [sweep.storage=URL] [tracking.uri=URI] [key=value ...] [--json]
 
 Finds the best completed (not pruned) trial by val_acc, in study NAME or over every study of the Optuna
 storage (default runs/optuna.db), or takes trial N of study NAME; measures its exact recorded config and
@@ -18,7 +18,10 @@ pairs override the recorded config (e.g. data.root=DIR when the photos moved). e
 recorded sweep.ensemble, 3 for the champion experiment, else 1) also cross-validates the mean probability of
 the study's top K cross-validated head-only trials on the same folds; if that beats the best trial alone, all
 K heads are refit on every training photo and shipped as ONE network sharing the backbone; the model card
-records both CV figures either way. Exit code 0: reproduced; 1: not reproduced; 2: bad input.
+records both CV figures either way. ensemble=caruana instead chooses members and weights by ensemble selection
+over every head-only CV trial's out-of-fold predictions, scored nested (chosen on the other folds, scored on
+each fold) against the single trial chosen the same way; it ships only if it wins that honest comparison.
+Exit code 0: reproduced; 1: not reproduced; 2: bad input.
 """
 
 from __future__ import annotations
@@ -159,22 +162,27 @@ def retrain(settings, prepared, tracker, best) -> Retrained:
                      len(prepared.split.train), result.extra)
 
 
-def bias_corrected_selection(storage: str, best, client, out: Path) -> dict | None:
+def bias_corrected_selection(storage: str, best, client, out: Path, model: Retrained) -> dict | None:
     """The best trial's BBC-CV figure over its study's completed trials, from their out-of-fold predictions
-    (what the sweep's parent logs as best_cv_bbc), as the model card records it; None without predictions."""
+    (what the sweep's parent logs as best_cv_bbc), written into the model card; None without predictions (or
+    for a one-split model)."""
     import optuna
 
     from garbage_hpo.sweep.best import open_storage
     from garbage_hpo.sweep.winner_findings import bias_corrected, trial_predictions
 
+    if model.folds < 2:
+        return None
     study = optuna.load_study(study_name=best.study_name, storage=open_storage(storage))
     predictions = trial_predictions(client, study.trials, out)
     if best.number not in predictions:
         return None
     figure = bias_corrected(predictions, best.number)
-    return {"cv_bbc": figure.estimate, "cv_bbc_ci95": [figure.ci95_low, figure.ci95_high],
-            "cv_bbc_trials": figure.configurations,
-            "quote": "cv_bbc: cv_mean is the best of cv_bbc_trials trials on the same folds, optimistic"}
+    corrected = {"cv_bbc": figure.estimate, "cv_bbc_ci95": [figure.ci95_low, figure.ci95_high],
+                 "cv_bbc_trials": figure.configurations,
+                 "quote": "cv_bbc: cv_mean is the best of cv_bbc_trials trials on the same folds, optimistic"}
+    update_card(model.checkpoint.with_suffix(".json"), lambda card: card["selection"].update(corrected))
+    return corrected
 
 
 def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, str]) -> tuple[list, list] | None:
@@ -189,6 +197,50 @@ def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, st
     ranked = top_trials(storage, best.study_name, None)
     candidates = ((t, read_settings(recorded_config(client, t.run_id, dict(overrides)))) for t in ranked)
     return choose_members(ranked, candidates, k)
+
+
+def caruana_members(storage: str, best, client, overrides: dict[str, str], base, out: Path):
+    """Ensemble selection over the study's head-only CV trials read on the same data and backbone as the best
+    trial (sweep/ensemble_choice.py); None when fewer than two qualify."""
+    from garbage_hpo.settings import read_settings
+    from garbage_hpo.sweep.ensemble_choice import caruana_choice
+
+    def settings_of(trial):
+        settings = read_settings(recorded_config(client, trial.user_attrs["mlflow_run_id"], dict(overrides)))
+        same_inputs = settings.data == base.data and settings.model == base.model
+        return replace(settings, cv_folds=settings.cv_folds if same_inputs else 1)  # 1: not a candidate
+
+    return caruana_choice(storage, best.study_name, best.number, client, settings_of, out)
+
+
+def with_selected_ensemble(model: Retrained, choice, prepared, tracker, settings) -> tuple[Retrained, dict | None]:
+    """Ensemble selection's members replace the best trial's model only if the nested ensemble beats the single
+    trial chosen the same nested way (both honest); either way the model card records both figures."""
+    from garbage_hpo.selection.ensemble import refit_ensemble
+    from garbage_hpo.selection.run import default_out_dir
+    from garbage_hpo.stats import describe_folds
+
+    if choice is None:
+        return model, None
+    record, nested = choice.record(), choice.nested
+    low, high = record["gain_ci95_pp"]
+    members = dict(zip(choice.trials, choice.weights, strict=True))
+    shipping = "the ensemble" if choice.wins else "the best trial alone"
+    print(f"ensemble selection over {record['candidates']} trials: members {members} (trial: weight of "
+          f"{sum(choice.weights)}); nested CV {describe_folds(nested.ensemble, nested.n)} vs the single trial chosen "
+          f"the same way {describe_folds(nested.single, nested.n)}: {record['gain_pp']:+.2f} pp (95% CI "
+          f"[{low:+.2f}, {high:+.2f}] pp): shipping {shipping}", flush=True)
+    tracker.log_metrics({"ensemble_nested_cv_mean": nested.ensemble.mean,
+                         "ensemble_nested_single_cv_mean": nested.single.mean, "ensemble_gain_pp": record["gain_pp"],
+                         "ensemble_size": len(choice.trials)})
+    card_path = model.checkpoint.with_suffix(".json")
+    if not choice.wins:
+        update_card(card_path, lambda card: card["selection"].update(ensemble=record))
+        return model, record
+    selection = read_card(card_path)["selection"] | {"ensemble": record}
+    net, checkpoint, images, test = refit_ensemble(choice.settings, prepared, choice.refit_epochs, selection,
+                                                   default_out_dir(settings, tracker) / "ensemble", choice.weights)
+    return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
 
 
 def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, tracker, settings
@@ -218,7 +270,8 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
         update_card(card_path, lambda card: card["selection"].update(ensemble=record))
         return model, record
     selection = read_card(card_path)["selection"] | {"ensemble": record}
-    net, checkpoint, images, test = refit_ensemble(configs, prepared, cv, selection, out)
+    net, checkpoint, images, test = refit_ensemble(configs, prepared, [m.refit_epochs for m in cv.members],
+                                                   selection, out)
     return replace(model, net=net, checkpoint=checkpoint, train_images=images, test=test), record
 
 
@@ -281,13 +334,14 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(prepared))
         model = retrain(settings, prepared, tracker, best)
-        corrected = None
-        if chosen_by_the_sweep and model.folds > 1:
-            corrected = bias_corrected_selection(storage, best, client, settings.runs / "reproduce" / tracker.run_id)
-            if corrected is not None:
-                update_card(model.checkpoint.with_suffix(".json"), lambda card: card["selection"].update(corrected))
+        corrected = bias_corrected_selection(storage, best, client, settings.runs / "reproduce" / tracker.run_id,
+                                             model) if chosen_by_the_sweep else None
         ensemble = None
-        if k > 1:
+        if k == "caruana" and model.folds > 1:
+            choice = caruana_members(storage, best, client, overrides, settings,
+                                     settings.runs / "reproduce" / tracker.run_id / "candidates")
+            model, ensemble = with_selected_ensemble(model, choice, prepared, tracker, settings)
+        elif isinstance(k, int) and k > 1:
             chosen = ensemble_members(k, storage, best, client, overrides)
             model, ensemble = with_ensemble(model, chosen, prepared, tracker, settings)
         mindir, agreement, max_diff, checked = export_and_check(model, prepared, tracker)
@@ -351,7 +405,13 @@ def human_report(report: Reproduction) -> str:
         lines.insert(1, f"bias-corrected (BBC-CV over the study's {b['cv_bbc_trials']} trials) {b['cv_bbc']:.4f} "
                         f"(95% CI {Interval(*b['cv_bbc_ci95'])}): quote this one; the recorded value is the best "
                         "of those trials on the same folds (optimistic)")
-    if report.ensemble:
+    if report.ensemble and report.ensemble.get("method") == "caruana":
+        e = report.ensemble
+        lines.append(f"ensemble selection, trials {e['members']} weighted {e['weights']}: nested {e['cv_folds']}-fold "
+                     f"CV {e['nested_cv_mean']:.4f} (95% CI {Interval(*e['nested_ci95'])}) vs a single trial chosen "
+                     f"the same way {e['nested_single_cv_mean']:.4f}: "
+                     + ("SHIPPED, one network, heads side by side" if e["shipped"] else "not better, not shipped"))
+    elif report.ensemble:
         e = report.ensemble
         lines.append(f"ensemble of trials {e['members']}: {e['cv_folds']}-fold CV mean {e['cv_mean']:.4f} +- "
                      f"{e['cv_std']:.4f} (95% CI {Interval(*e['ci95'])}): "

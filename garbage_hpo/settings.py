@@ -222,7 +222,7 @@ class SweepSettings:
     allow_space_change: bool
     objectives: tuple[Objective, ...]
     enqueue: tuple[dict, ...]
-    ensemble: int
+    ensemble: int | str  # top-k trials, or "caruana"
     probe: bool
     verbose: bool
     trial_plots: bool
@@ -284,15 +284,18 @@ def _objectives(entries: Any) -> tuple[Objective, ...]:
     return tuple(out)
 
 
-def ensemble_setting(value: Any, key: str = "sweep.ensemble") -> int:
-    """The number of top trials `make reproduce-best` combines (1: the best trial alone); `value` may be the
+def ensemble_setting(value: Any, key: str = "sweep.ensemble") -> int | str:
+    """What `make reproduce-best` combines: the number of top trials (1: the best trial alone), or `caruana`
+    (ensemble selection over every head-only CV trial, selection/ensemble_selection.py); `value` may be the
     text of a command-line argument."""
+    if value == "caruana":
+        return value
     if isinstance(value, str):
         try:
             value = int(value)
         except ValueError:
-            raise ValueError(f"{key}={value!r}: the number of top trials to combine (1: none)") from None
+            raise ValueError(f"{key}={value!r}: the number of top trials to combine (1: none), or caruana") from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{key}={value!r}: the number of top trials `make reproduce-best` combines, 1 or more "
-                         "(1: the best trial alone)")
+                         "(1: the best trial alone), or caruana")
     return value

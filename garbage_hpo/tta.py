@@ -20,3 +20,11 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 def average_views(*scores: np.ndarray) -> np.ndarray:
     """(N, K) scores of each view -> (N, K) log mean probability."""
     return np.log(np.mean([softmax(s) for s in scores], axis=0) + 1e-30).astype(np.float32)
+
+
+def weighted_views(scores: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """(N, K) scores of each member -> (N, K) log of their weighted mean probability (weights need not sum
+    to 1)."""
+    share = np.asarray(weights, np.float64) / float(np.sum(weights))
+    mixed = sum(w * softmax(s) for w, s in zip(share, scores, strict=True))
+    return np.log(mixed + 1e-30).astype(np.float32)

@@ -155,6 +155,26 @@ def test_a_result_that_does_not_reproduce_fails_and_leaves_the_champion_alone(en
     assert after == before
 
 
+@pytest.mark.slow
+def test_ensemble_selection_weighs_the_trials_by_their_predictions_and_ships_only_if_it_wins(env):
+    proc, report = reproduce("experiment=head_depth", "ensemble=caruana", "tolerance=100")
+    chosen = report["ensemble"]
+    done = [t.number for t in env["study"].trials if t.state == TrialState.COMPLETE]
+    assert chosen["method"] == "caruana" and set(chosen["members"]) <= set(done) and sum(chosen["weights"]) == 25
+    assert chosen["candidates"] == len(done) and chosen["cv_folds"] == 5
+    # the two nested figures are honest (chosen on 4 folds, scored on the fifth): the comparison decides
+    assert chosen["shipped"] == (chosen["nested_cv_mean"] > chosen["nested_single_cv_mean"])
+    low, high = chosen["gain_ci95_pp"]
+    assert low <= chosen["gain_pp"] <= high and "ensemble selection over" in proc.stdout
+    card = json.loads(Path(report["checkpoint"]).with_suffix(".json").read_text(encoding="utf-8"))
+    assert card["selection"]["ensemble"]["members"] == chosen["members"]
+    if chosen["shipped"]:  # one network, each member's head weighted as chosen
+        assert [m["weight"] for m in card["ensemble"]] == chosen["weights"]
+    else:
+        assert "ensemble" not in card
+    assert report["export_top1_agreement"] == 1.0
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["experiment=nope"], "experiment=nope: no such study"),
     (["trial=1"], "trial=1: name its study too"),

@@ -3,8 +3,9 @@
 The backbone runs once (twice when a member uses mirrored-view TTA); every block's mean- and max-pooled output
 is concatenated, as the feature cache holds it, and each member gathers its own columns (its taps and
 reduction), standardizes them with its own statistics, and scores them with its own classifier. The output is
-the log of the members' mean softmax probability (each member's probability averaged over its views first),
-the same combination `selection/ensemble.py` measures in cross-validation.
+the log of the members' weighted mean softmax probability (each member's probability averaged over its views
+first; equal weights unless ensemble selection chose them), the same combination `selection/ensemble.py`
+measures in cross-validation.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from garbage_hpo.models.head import Classifier, HeadSpec
 class Member:
     head: HeadSpec
     sources: FeatureSources
+    weight: float = 1.0  # its share of the mean (ensemble selection adds a trial several times)
 
     def card(self) -> dict:
-        return {"head": self.head.__dict__.copy(), "features": self.sources.card()}
+        return {"head": self.head.__dict__.copy(), "features": self.sources.card(), "weight": self.weight}
 
     @classmethod
     def from_card(cls, entry: dict) -> Member:
         features = entry["features"] | {"taps": tuple(entry["features"]["taps"])}
-        return cls(HeadSpec(**entry["head"]), FeatureSources(**features))
+        return cls(HeadSpec(**entry["head"]), FeatureSources(**features), float(entry.get("weight", 1.0)))
 
 
 def member_columns(member: Member, channels: list[int]) -> np.ndarray:
@@ -51,6 +53,8 @@ class EnsembleNet(nn.Cell):
         self.bounds = tuple((int(e - len(c)), int(e)) for c, e in zip(columns, ends, strict=True))
         self.columns = ms.Tensor(np.concatenate(columns).astype(np.int32))
         self.flip = tuple(m.sources.tta == "flip" for m in members)
+        total = sum(m.weight for m in members)
+        self.weights = tuple(float(m.weight / total) for m in members)
         self.any_flip = any(self.flip)
         width = int(ends[-1])
         self.input_mean = Parameter(ms.Tensor(np.zeros((1, width), np.float32)), name="ensemble_input.mean",
@@ -88,5 +92,5 @@ class EnsembleNet(nn.Cell):
             probs = ops.softmax(self.heads[i](inputs[:, start:end]), axis=-1)
             if self.flip[i]:
                 probs = (probs + ops.softmax(self.heads[i](mirrored[:, start:end]), axis=-1)) / 2
-            members = members + (probs,)
-        return ops.log(ops.stack(members).mean(axis=0) + 1e-30)
+            members = members + (probs * self.weights[i],)
+        return ops.log(ops.stack(members).sum(axis=0) + 1e-30)

@@ -28,7 +28,7 @@ from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.stats import FoldSummary, summarize_folds
 from garbage_hpo.training.loop import restore
-from garbage_hpo.tta import average_views
+from garbage_hpo.tta import average_views, weighted_views
 
 log = logging.getLogger("garbage_hpo.selection")
 
@@ -67,12 +67,15 @@ def ensemble_cv(configs: list[RunSettings], prepared: Prepared) -> EnsembleCV:
                       OutOfFold.from_fold_scores(means, folds, prepared.labels))
 
 
-def refit_ensemble(configs: list[RunSettings], prepared: Prepared, cv: EnsembleCV, selection: dict, out_dir: Path):
-    """Refit every member on every training photo for its refit epochs; save ONE network holding them all."""
+def refit_ensemble(configs: list[RunSettings], prepared: Prepared, epochs: list[int], selection: dict,
+                   out_dir: Path, weights: list[float] | None = None):
+    """Refit every member on every training photo for its refit epochs; save ONE network holding them all
+    (`weights`: the members' shares of the mean, equal by default)."""
     everything = positions(prepared.index, "train")
-    fitted = [refit_member(c, prepared, r.refit_epochs) for c, r in zip(configs, cv.members, strict=True)]
+    weights = weights or [1.0] * len(configs)
+    fitted = [refit_member(c, prepared, e) for c, e in zip(configs, epochs, strict=True)]
     backbone = build_backbone(prepared.spec)
-    members = [Member(f.spec, f.sources) for f in fitted]
+    members = [Member(f.spec, f.sources, float(w)) for f, w in zip(fitted, weights, strict=True)]
     net = EnsembleNet(backbone, members, block_channels(backbone))
     for head, f in zip(net.heads, fitted, strict=True):
         restore(head, {name: p.asnumpy() for name, p in f.classifier.parameters_and_names()})
@@ -82,7 +85,7 @@ def refit_ensemble(configs: list[RunSettings], prepared: Prepared, cv: EnsembleC
     if len(prepared.split.test):
         rows = prepared.split.test
         scores = [head_scores(c, prepared, f.classifier, f.scaler, rows) for c, f in zip(configs, fitted, strict=True)]
-        test = test_report(average_views(*scores), prepared.labels[rows])
+        test = test_report(weighted_views(scores, weights), prepared.labels[rows])
     card = {"train_images": len(everything), "selection": selection,
             "ensemble": [m.card() for m in members]} | ({"test": test} if test else {})
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     from garbage_hpo.preparation import prepare
     from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
     from garbage_hpo.selection.run import folds_for, head_scores, refit_member
-    from garbage_hpo.tta import average_views
+    from garbage_hpo.tta import average_views, weighted_views
 
     base = (f"data.root={tiny_demo}", f"runs_dir={runs}", *TINY)
     configs = [settings_of(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=flip"),
@@ -42,7 +42,8 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     assert cv.out_of_fold.fold_accuracies() == pytest.approx(cv.fold_acc, abs=1e-12)
     assert sorted(cv.out_of_fold.positions) == sorted(np.concatenate([f.val for f in folds]))
 
-    net, checkpoint, images, _ = refit_ensemble(configs, prepared, cv, {"cv_folds": 3}, tmp_path / "ens")
+    net, checkpoint, images, _ = refit_ensemble(configs, prepared, [m.refit_epochs for m in cv.members],
+                                                {"cv_folds": 3}, tmp_path / "ens")
     card = json.loads(checkpoint.with_suffix(".json").read_text())
     assert images == len(prepared.index.samples) and len(card["ensemble"]) == 2
     assert card["ensemble"][0]["features"]["tta"] == "flip" and card["ensemble"][1]["head"]["reduction"] == "max"
@@ -53,6 +54,13 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     expected = average_views(*[head_scores(c, prepared, m.classifier, m.scaler, rows)
                                for c, m in zip(configs, members, strict=True)])
     np.testing.assert_allclose(predictor.scores_batch(photos), expected, atol=2e-3, rtol=1e-3)
+    # weighted as ensemble selection chose (3:1): the network's mean is weighted the same
+    _, weighted, _, _ = refit_ensemble(configs, prepared, [m.refit_epochs for m in cv.members], {"cv_folds": 3},
+                                       tmp_path / "weighted", [3, 1])
+    assert [e["weight"] for e in json.loads(weighted.with_suffix(".json").read_text())["ensemble"]] == [3, 1]
+    expected = weighted_views([head_scores(c, prepared, m.classifier, m.scaler, rows)
+                               for c, m in zip(configs, members, strict=True)], [3, 1])
+    np.testing.assert_allclose(Predictor.load(weighted).scores_batch(photos), expected, atol=2e-3, rtol=1e-3)
     batch = np.stack([preprocess(p, 64, predictor.profile.input_scaling) for p in photos])
     agreement, _ = top1_agreement(net, load_mindir(export_mindir(net, 64, tmp_path / "e.mindir")), batch)
     assert agreement == 1.0

@@ -1,0 +1,87 @@
+"""Which of a study's trials `reproduce ensemble=caruana` combines, with which weights, and how good that is
+honestly (selection/ensemble_selection.py), from the trials' out-of-fold predictions: nothing is trained to
+choose. Candidates are the completed, cross-validated, head-only trials (their heads share one backbone in the
+shipped network) that predicted the same photos as the best trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from garbage_hpo.selection.ensemble_selection import ROUNDS, NestedSelection, greedy_weights, nested_selection
+from garbage_hpo.selection.oof import OutOfFold
+from garbage_hpo.settings import RunSettings
+from garbage_hpo.sweep.best import open_storage
+from garbage_hpo.sweep.winner_findings import trial_predictions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    trials: list[int]  # members, by trial number
+    settings: list[RunSettings]
+    weights: list[int]  # how often ensemble selection added each member (they sum to ROUNDS)
+    refit_epochs: list[int]
+    candidates: int
+    nested: NestedSelection
+
+    @property
+    def wins(self) -> bool:
+        """The nested ensemble beats the nested single trial (both honest, on the same folds)."""
+        return self.nested.ensemble.mean > self.nested.single.mean
+
+    def record(self) -> dict:
+        ens, single, gain = self.nested.ensemble, self.nested.single, self.nested.gain
+        return {"method": "caruana", "members": self.trials, "weights": self.weights, "rounds": ROUNDS,
+                "candidates": self.candidates, "cv_folds": ens.k, "n": self.nested.n,
+                "nested_cv_mean": ens.mean, "nested_cv_std": ens.std, "nested_ci95": ens.ci95.as_list(),
+                "nested_single_cv_mean": single.mean, "nested_single_ci95": single.ci95.as_list(),
+                "gain_pp": 100 * gain.mean, "gain_ci95_pp": [100 * gain.ci95.low, 100 * gain.ci95.high],
+                "shipped": self.wins}
+
+
+def aligned(predictions: dict[int, OutOfFold], reference: OutOfFold) -> dict[int, np.ndarray]:
+    """Each trial's probabilities in the reference's photo order; trials that predicted other photos left out."""
+    order = np.argsort(reference.positions)
+    out = {}
+    for number, oof in predictions.items():
+        mine = np.argsort(oof.positions)
+        if np.array_equal(oof.positions[mine], reference.positions[order]):
+            out[number] = oof.probs[mine]
+    return out
+
+
+def caruana_choice(storage: str, study_name: str, best_number: int, client,
+                   settings_of: Callable[[optuna.trial.FrozenTrial], RunSettings], out: Path) -> EnsembleChoice | None:
+    """Ensemble selection over the study's head-only CV trials (`settings_of` reads a trial's recorded
+    configuration); None when fewer than two candidates have predictions."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    predictions = trial_predictions(client, study.trials, out)
+    if best_number not in predictions:
+        return None
+    reference = predictions[best_number]
+    by_number = {t.number: t for t in study.trials}
+    heads = {n: settings_of(by_number[n]) for n in predictions}
+    heads = {n: s for n, s in heads.items() if not s.finetuning and s.cv_folds > 1}
+    probs = {n: p for n, p in aligned(predictions, reference).items() if n in heads}
+    if len(probs) < 2:
+        log.warning("ensemble selection: fewer than two cross-validated head-only trials with predictions")
+        return None
+    numbers = sorted(probs)
+    stacked = np.stack([probs[n] for n in numbers])
+    order = np.argsort(reference.positions)
+    labels, folds = reference.labels[order], reference.folds[order]
+    nested = nested_selection(stacked, labels, folds)
+    counts = greedy_weights(stacked, labels)
+    chosen = [i for i in range(len(numbers)) if counts[i]]
+    return EnsembleChoice([numbers[i] for i in chosen], [heads[numbers[i]] for i in chosen],
+                          [int(counts[i]) for i in chosen],
+                          [int(by_number[numbers[i]].user_attrs["refit_epochs"]) for i in chosen], len(numbers),
+                          nested)
