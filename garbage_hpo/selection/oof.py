@@ -66,6 +66,18 @@ class OutOfFold:
             return cls(data["positions"], data["folds"], data["labels"], data["probs"])
 
 
+def by_photo(predictions: dict[int, OutOfFold], reference: OutOfFold) -> dict[int, OutOfFold]:
+    """Every trial's predictions with the rows sorted by photo, so columns of different trials compare photo by
+    photo; trials that predicted other photos than `reference` (another data setting) are left out."""
+    photos = np.sort(reference.positions)
+    out = {}
+    for number, oof in predictions.items():
+        order = np.argsort(oof.positions)
+        if np.array_equal(oof.positions[order], photos):
+            out[number] = OutOfFold(oof.positions[order], oof.folds[order], oof.labels[order], oof.probs[order])
+    return out
+
+
 def write_photo_list(index: DatasetIndex, path: Path) -> Path:
     """position, path (relative to the data root), class folder: what an out-of-fold position names."""
     with path.open("w", newline="", encoding="utf-8") as out:

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 
 from garbage_hpo.selection.ensemble_selection import ROUNDS, NestedSelection, greedy_weights, nested_selection
-from garbage_hpo.selection.oof import OutOfFold
+from garbage_hpo.selection.oof import by_photo
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.sweep.best import open_storage
 from garbage_hpo.sweep.winner_findings import trial_predictions
@@ -47,17 +47,6 @@ class EnsembleChoice:
                 "shipped": self.wins}
 
 
-def aligned(predictions: dict[int, OutOfFold], reference: OutOfFold) -> dict[int, np.ndarray]:
-    """Each trial's probabilities in the reference's photo order; trials that predicted other photos left out."""
-    order = np.argsort(reference.positions)
-    out = {}
-    for number, oof in predictions.items():
-        mine = np.argsort(oof.positions)
-        if np.array_equal(oof.positions[mine], reference.positions[order]):
-            out[number] = oof.probs[mine]
-    return out
-
-
 def caruana_choice(storage: str, study_name: str, best_number: int, client,
                    settings_of: Callable[[optuna.trial.FrozenTrial], RunSettings], out: Path) -> EnsembleChoice | None:
     """Ensemble selection over the study's head-only CV trials (`settings_of` reads a trial's recorded
@@ -66,18 +55,15 @@ def caruana_choice(storage: str, study_name: str, best_number: int, client,
     predictions = trial_predictions(client, study.trials, out)
     if best_number not in predictions:
         return None
-    reference = predictions[best_number]
+    comparable = by_photo(predictions, predictions[best_number])
     by_number = {t.number: t for t in study.trials}
-    heads = {n: settings_of(by_number[n]) for n in predictions}
-    heads = {n: s for n, s in heads.items() if not s.finetuning and s.cv_folds > 1}
-    probs = {n: p for n, p in aligned(predictions, reference).items() if n in heads}
-    if len(probs) < 2:
+    heads = {n: settings_of(by_number[n]) for n in comparable}
+    numbers = sorted(n for n, s in heads.items() if not s.finetuning and s.cv_folds > 1)
+    if len(numbers) < 2:
         log.warning("ensemble selection: fewer than two cross-validated head-only trials with predictions")
         return None
-    numbers = sorted(probs)
-    stacked = np.stack([probs[n] for n in numbers])
-    order = np.argsort(reference.positions)
-    labels, folds = reference.labels[order], reference.folds[order]
+    stacked = np.stack([comparable[n].probs for n in numbers])
+    labels, folds = comparable[best_number].labels, comparable[best_number].folds
     nested = nested_selection(stacked, labels, folds)
     counts = greedy_weights(stacked, labels)
     chosen = [i for i in range(len(numbers)) if counts[i]]

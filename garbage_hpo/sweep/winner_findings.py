@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from garbage_hpo.data.dataset import DatasetIndex
 from garbage_hpo.selection.bbc import BiasCorrected, bbc_cv
 from garbage_hpo.selection.label_issues import log_suspects
-from garbage_hpo.selection.oof import OOF_FILE, OutOfFold
+from garbage_hpo.selection.oof import OOF_FILE, OutOfFold, by_photo
 from garbage_hpo.selection.oof_pictures import log_oof_pictures
 from garbage_hpo.tracking import Tracker
 
@@ -40,21 +40,13 @@ def trial_predictions(client, trials: list[optuna.trial.FrozenTrial], out: Path)
 
 
 def correctness_table(predictions: dict[int, OutOfFold], winner: int) -> np.ndarray:
-    """(photos, trials) right/wrong, rows in the winner's photo order; trials scored on other photos (another
-    data setting) cannot be compared photo by photo and are left out."""
-    reference = predictions[winner]
-    order = np.argsort(reference.positions)
-    columns = []
-    for number, oof in predictions.items():
-        if len(oof.positions) != len(reference.positions):
-            continue
-        mine = np.argsort(oof.positions)
-        if not np.array_equal(oof.positions[mine], reference.positions[order]):
-            log.info("trial %d predicted other photos than the winner: left out of BBC-CV", number)
-            continue
-        right = oof.predicted[mine] == oof.labels[mine]
-        columns.append(right)
-    return np.column_stack(columns)
+    """(photos, trials) right/wrong, rows sorted by photo; trials scored on other photos (another data setting)
+    cannot be compared photo by photo and are left out."""
+    comparable = by_photo(predictions, predictions[winner])
+    if len(comparable) < len(predictions):
+        log.info("trials %s predicted other photos than the winner: left out of BBC-CV",
+                 sorted(set(predictions) - set(comparable)))
+    return np.column_stack([oof.predicted == oof.labels for oof in comparable.values()])
 
 
 def bias_corrected(predictions: dict[int, OutOfFold], winner: int) -> BiasCorrected:
