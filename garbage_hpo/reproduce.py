@@ -162,19 +162,23 @@ def retrain(settings, prepared, tracker, best) -> Retrained:
                      len(prepared.split.train), result.extra)
 
 
-def bias_corrected_selection(storage: str, best, client, out: Path, model: Retrained) -> dict | None:
-    """The best trial's BBC-CV figure over its study's completed trials, from their out-of-fold predictions
-    (what the sweep's parent logs as best_cv_bbc), written into the model card; None without predictions (or
-    for a one-split model)."""
+def study_predictions(storage: str, best, client, out: Path) -> tuple[list, dict]:
+    """(the best trial's study's trials, their out-of-fold predictions by trial number), read once for BBC-CV and
+    ensemble selection alike."""
     import optuna
 
     from garbage_hpo.sweep.best import open_storage
-    from garbage_hpo.sweep.winner_findings import bias_corrected, trial_predictions
+    from garbage_hpo.sweep.winner_findings import trial_predictions
 
-    if model.folds < 2:
-        return None
-    study = optuna.load_study(study_name=best.study_name, storage=open_storage(storage))
-    predictions = trial_predictions(client, study.trials, out)
+    trials = optuna.load_study(study_name=best.study_name, storage=open_storage(storage)).trials
+    return trials, trial_predictions(client, trials, out)
+
+
+def bias_corrected_selection(predictions: dict, best, model: Retrained) -> dict | None:
+    """The best trial's BBC-CV figure over its study's completed trials, from their out-of-fold predictions
+    (what the sweep's parent logs as best_cv_bbc), written into the model card; None without predictions."""
+    from garbage_hpo.sweep.winner_findings import bias_corrected
+
     if best.number not in predictions:
         return None
     figure = bias_corrected(predictions, best.number)
@@ -199,9 +203,9 @@ def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, st
     return choose_members(ranked, candidates, k)
 
 
-def caruana_members(storage: str, best, client, overrides: dict[str, str], base, out: Path):
+def caruana_members(found: tuple[list, dict], best, client, overrides: dict[str, str], base):
     """Ensemble selection over the study's head-only CV trials read on the same data and backbone as the best
-    trial (sweep/ensemble_choice.py); None when fewer than two qualify."""
+    trial (`found`: study_predictions; sweep/ensemble_choice.py); None when fewer than two qualify."""
     from garbage_hpo.settings import read_settings
     from garbage_hpo.sweep.ensemble_choice import caruana_choice
 
@@ -210,7 +214,7 @@ def caruana_members(storage: str, best, client, overrides: dict[str, str], base,
         same_inputs = settings.data == base.data and settings.model == base.model
         return replace(settings, cv_folds=settings.cv_folds if same_inputs else 1)  # 1: not a candidate
 
-    return caruana_choice(storage, best.study_name, best.number, client, settings_of, out)
+    return caruana_choice(*found, best.number, settings_of)
 
 
 def with_selected_ensemble(model: Retrained, choice, prepared, tracker, settings) -> tuple[Retrained, dict | None]:
@@ -334,12 +338,13 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     try:
         notes = warn_if_inputs_changed(original.data.tags, run_tags(prepared))
         model = retrain(settings, prepared, tracker, best)
-        corrected = bias_corrected_selection(storage, best, client, settings.runs / "reproduce" / tracker.run_id,
-                                             model) if chosen_by_the_sweep else None
+        found = ([], {})  # the study's trials and their out-of-fold predictions: read once, when wanted
+        if model.folds > 1 and (chosen_by_the_sweep or k == "caruana"):
+            found = study_predictions(storage, best, client, settings.runs / "reproduce" / tracker.run_id)
+        corrected = bias_corrected_selection(found[1], best, model) if chosen_by_the_sweep else None
         ensemble = None
         if k == "caruana" and model.folds > 1:
-            choice = caruana_members(storage, best, client, overrides, settings,
-                                     settings.runs / "reproduce" / tracker.run_id / "candidates")
+            choice = caruana_members(found, best, client, overrides, settings)
             model, ensemble = with_selected_ensemble(model, choice, prepared, tracker, settings)
         elif isinstance(k, int) and k > 1:
             chosen = ensemble_members(k, storage, best, client, overrides)

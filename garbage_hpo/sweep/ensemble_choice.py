@@ -9,16 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import optuna
 
 from garbage_hpo.selection.ensemble_selection import ROUNDS, NestedSelection, greedy_weights, nested_selection
-from garbage_hpo.selection.oof import by_photo
+from garbage_hpo.selection.oof import OutOfFold, by_photo
 from garbage_hpo.settings import RunSettings
-from garbage_hpo.sweep.best import open_storage
-from garbage_hpo.sweep.winner_findings import trial_predictions
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +44,15 @@ class EnsembleChoice:
                 "shipped": self.wins}
 
 
-def caruana_choice(storage: str, study_name: str, best_number: int, client,
-                   settings_of: Callable[[optuna.trial.FrozenTrial], RunSettings], out: Path) -> EnsembleChoice | None:
-    """Ensemble selection over the study's head-only CV trials (`settings_of` reads a trial's recorded
-    configuration); None when fewer than two candidates have predictions."""
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
-    predictions = trial_predictions(client, study.trials, out)
+def caruana_choice(trials: list[optuna.trial.FrozenTrial], predictions: dict[int, OutOfFold], best_number: int,
+                   settings_of: Callable[[optuna.trial.FrozenTrial], RunSettings]) -> EnsembleChoice | None:
+    """Ensemble selection over a study's head-only CV trials, from their out-of-fold predictions
+    (winner_findings.trial_predictions; `settings_of` reads a trial's recorded configuration); None when fewer
+    than two candidates have predictions."""
     if best_number not in predictions:
         return None
     comparable = by_photo(predictions, predictions[best_number])
-    by_number = {t.number: t for t in study.trials}
+    by_number = {t.number: t for t in trials}
     heads = {n: settings_of(by_number[n]) for n in comparable}
     numbers = sorted(n for n, s in heads.items() if not s.finetuning and s.cv_folds > 1)
     if len(numbers) < 2:
