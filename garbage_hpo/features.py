@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.data.augment import AUGMENTATION, augment, view_rng
+from garbage_hpo.data.dataset import DatasetIndex, Sample
 from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, preprocess, read_rgb
 from garbage_hpo.feature_engines import block_channels, make_extractor, resolve_engine
 from garbage_hpo.files import move_aside, writing
@@ -43,10 +44,37 @@ class FeatureSet:
         return self.mean if reduction == "mean" else self.max
 
 
+@dataclass(frozen=True)
+class FeatureView:
+    """Which view of each photo the backbone sees: the photo itself, its mirror image (`flip`, test-time
+    augmentation, tta.py), or augmented view `number` >= 1 (random resized crop + mirror, data/augment.py),
+    drawn from `seed`, the view's number and the photo's content: the same whichever run or subset builds it."""
+
+    flip: bool = False
+    number: int = 0
+    seed: int = 0
+
+    def key(self) -> dict:
+        """What the cache key adds for this view (nothing for the plain photo: existing caches stay valid)."""
+        out: dict = {"view": "hflip"} if self.flip else {}
+        if self.number:
+            out |= {"augmented_view": self.number, "view_seed": self.seed, "augmentation": AUGMENTATION}
+        return out
+
+    def image(self, rgb: np.ndarray, size: int, photo_digest: str) -> np.ndarray:
+        """The RGB photo as this view shows it, at `size` x `size` (before the mirror of `flip`)."""
+        if not self.number:
+            return rgb
+        return augment(rgb, size, view_rng(self.seed, self.number, photo_digest))
+
+
+PLAIN = FeatureView()
+
+
 def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: str, all_blocks: bool = False,
-              flip: bool = False) -> str:
+              view: FeatureView = PLAIN) -> str:
     payload: dict = {"blocks": "all"} if all_blocks else {}  # absent by default: existing caches stay valid
-    payload |= {"view": "hflip"} if flip else {}
+    payload |= view.key()
     payload |= {
         "format": CACHE_FORMAT,
         "engine": engine,  # engines agree within 1e-4, not bit for bit: a result must not depend on the cache
@@ -61,14 +89,14 @@ def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _load_batch(paths: list[Path], size: int, scaling: str, flip: bool = False
+def _load_batch(samples: list[Sample], size: int, scaling: str, view: FeatureView = PLAIN
                 ) -> tuple[np.ndarray, list[str | None]]:
-    batch = np.zeros((len(paths), 3, size, size), np.float32)
+    batch = np.zeros((len(samples), 3, size, size), np.float32)
     errors: list[str | None] = []
-    for i, path in enumerate(paths):
+    for i, sample in enumerate(samples):
         try:
-            image = preprocess(read_rgb(path), size, scaling)
-            batch[i] = image[:, :, ::-1] if flip else image  # (C, H, W): mirrored left to right
+            image = preprocess(view.image(read_rgb(sample.path), size, sample.digest), size, scaling)
+            batch[i] = image[:, :, ::-1] if view.flip else image  # (C, H, W): mirrored left to right
             errors.append(None)
         except UnreadableImageError as err:
             errors.append(str(err).split(": ", 1)[-1])
@@ -77,22 +105,22 @@ def _load_batch(paths: list[Path], size: int, scaling: str, flip: bool = False
 
 def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, batch_size: int = 32,
                      engine: str = "mindspore", onnx_path: Path | None = None, all_blocks: bool = False,
-                     flip: bool = False) -> FeatureSet:
+                     view: FeatureView = PLAIN) -> FeatureSet:
     """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward.
     `all_blocks`: the pooled outputs of every block, concatenated (`channels` gives each block's width);
-    `flip`: of the horizontally mirrored photos (test-time augmentation, tta.py)."""
+    `view`: of the mirrored photos (test-time augmentation, tta.py) or of an augmented view (FeatureView)."""
     start = time.perf_counter()
     extract = make_extractor(engine, spec, image_size, batch_size, onnx_path or Path("backbone.onnx"), all_blocks)
-    paths = [s.path for s in index.samples]
-    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    samples = index.samples
+    chunks = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
     means, maxes, failed = [], [], {}
     scaling = spec.profile.input_scaling
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, chunks[0], image_size, scaling, flip) if chunks else None
+        pending = pool.submit(_load_batch, chunks[0], image_size, scaling, view) if chunks else None
         for n, chunk in enumerate(chunks):
             batch, errors = pending.result()
             if n + 1 < len(chunks):
-                pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling, flip)
+                pending = pool.submit(_load_batch, chunks[n + 1], image_size, scaling, view)
             if len(chunk) < batch_size:  # pad to the compiled shape: one graph for every batch
                 batch = np.concatenate([batch, np.zeros((batch_size - len(chunk),) + batch.shape[1:], np.float32)])
             mean, mx = extract(batch)
@@ -103,7 +131,7 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
                     failed[n * batch_size + i] = err
     channels = means[0].shape[1] if means else 0
     COUNTERS["extractions"] += 1
-    COUNTERS["images_extracted"] += len(paths)
+    COUNTERS["images_extracted"] += len(samples)
     return FeatureSet(
         np.concatenate(means) if means else np.zeros((0, channels), np.float32),
         np.concatenate(maxes) if maxes else np.zeros((0, channels), np.float32),
@@ -132,10 +160,10 @@ def _read_cache(path: Path, n_samples: int) -> FeatureSet | None:
 
 
 def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, cache_dir: Path,
-                    batch_size: int = 32, engine: str = "auto", all_blocks: bool = False, flip: bool = False
-                    ) -> FeatureSet:
+                    batch_size: int = 32, engine: str = "auto", all_blocks: bool = False,
+                    view: FeatureView = PLAIN) -> FeatureSet:
     engine = resolve_engine(engine)
-    key = cache_key(index, spec, image_size, engine, all_blocks, flip)
+    key = cache_key(index, spec, image_size, engine, all_blocks, view)
     path = cache_dir / f"{key}.npz"
     if path.is_file():
         cached = _read_cache(path, len(index.samples))
@@ -144,7 +172,7 @@ def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, ca
             log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(cached.mean))
             return cached
     onnx_path = cache_dir.parent / "onnx" / f"{key}-b{batch_size}-{os.getpid()}.onnx"
-    features = compute_features(index, spec, image_size, batch_size, engine, onnx_path, all_blocks, flip)
+    features = compute_features(index, spec, image_size, batch_size, engine, onnx_path, all_blocks, view)
     onnx_path.unlink(missing_ok=True)  # only needed while extracting; the features are what is kept
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: workers may share a cache

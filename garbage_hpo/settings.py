@@ -154,7 +154,14 @@ def _feature_sources(node: DictConfig, arch: str) -> FeatureSources:
     if tta not in TTA_MODES:
         raise ValueError(f"features.tta={tta!r}: choose one of {TTA_MODES}")
     blocks = num_blocks(arch)
-    return FeatureSources(parse_taps(node.taps, blocks), normalize, blocks, tta)
+    # a config recorded before augmented views existed trained without them
+    views, seed = node.get("train_views", 0), node.get("view_seed", 0)
+    if isinstance(views, bool) or not isinstance(views, int) or views < 0:
+        raise ValueError(f"features.train_views={views!r}: how many augmented views of each training photo the "
+                         "head trains on, a whole number (0: the plain photos only)")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"features.view_seed={seed!r}: a whole number (the seed the views' crops are drawn from)")
+    return FeatureSources(parse_taps(node.taps, blocks), normalize, blocks, tta, views, seed)
 
 
 def _check_run(s: RunSettings) -> None:
@@ -167,6 +174,10 @@ def _check_run(s: RunSettings) -> None:
         raise ValueError(f"features.tta={s.sources.tta}: test-time augmentation is measured on cached "
                          "head features, which fine-tuning (finetune.epochs > 0) changes; use features.tta=none "
                          "with fine-tuning, or finetune=none with TTA")
+    if s.sources.train_views and (s.cv_folds == 1 or s.finetuning):
+        raise ValueError(f"features.train_views={s.sources.train_views}: augmented feature views train a head on "
+                         "cached features and are measured by cross-validation: set sweep.cv_folds=5 (or another "
+                         "k > 1) and finetune=none, or features.train_views=0")
     if not s.sources.plain and s.finetuning:
         raise ValueError("features.taps/features.normalize: fine-tuning (finetune.epochs > 0) trains the classic "
                          "head on the last block; use features.taps=-1 features.normalize=none, or finetune=none")

@@ -12,34 +12,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from garbage_hpo.features import FeatureSet, cached_features
+from garbage_hpo.features import PLAIN, FeatureSet, FeatureView, cached_features
 from garbage_hpo.models.feature_sources import block_slices
 from garbage_hpo.preparation import Prepared
 from garbage_hpo.settings import RunSettings
 
 
-def more_features(settings: RunSettings, prepared: Prepared, all_blocks: bool, flip: bool) -> FeatureSet:
-    """Every block's pooled outputs and/or those of the mirrored photos (computed once, then cached on disk)."""
-    name = "-".join(n for n, on in (("blocks", all_blocks), ("flip", flip)) if on)
+def more_features(settings: RunSettings, prepared: Prepared, all_blocks: bool, view: FeatureView) -> FeatureSet:
+    """Every block's pooled outputs and/or those of another view of the photos (computed once, then cached on
+    disk)."""
+    name = "-".join(n for n, on in (("blocks", all_blocks), ("flip", view.flip),
+                                    (f"view{view.number}", view.number > 0)) if on)
     if name not in prepared.more_features:
-
         prepared.more_features[name] = cached_features(
             prepared.index, prepared.spec, prepared.image_size, settings.runs / "cache" / "features",
-            settings.data.batch_size, settings.data.feature_engine, all_blocks=all_blocks, flip=flip)
+            settings.data.batch_size, settings.data.feature_engine, all_blocks=all_blocks, view=view)
     return prepared.more_features[name]
 
 
-def head_inputs(settings: RunSettings, prepared: Prepared, reduction: str | None = None, flip: bool = False
-                ) -> np.ndarray:
+def head_inputs(settings: RunSettings, prepared: Prepared, reduction: str | None = None, flip: bool = False,
+                augmented: int = 0) -> np.ndarray:
     """The unscaled head input of every prepared photo: the configured taps, pooled by `head.reduction`;
-    `flip`: of the mirrored photos."""
+    `flip`: of the mirrored photos; `augmented` >= 1: of that augmented training view (features.train_views)."""
     sources = settings.sources
     reduction = reduction or settings.head.reduction
+    view = FeatureView(flip, augmented, sources.view_seed if augmented else 0)
     if sources.last_only:
-        if not flip:
+        if view == PLAIN:
             return prepared.features.pooled(reduction)
-        return more_features(settings, prepared, all_blocks=False, flip=True).pooled(reduction)
-    blocks = more_features(settings, prepared, all_blocks=True, flip=flip)
+        return more_features(settings, prepared, all_blocks=False, view=view).pooled(reduction)
+    blocks = more_features(settings, prepared, all_blocks=True, view=view)
     pooled = blocks.pooled(reduction)
     parts = block_slices(blocks.channels)
     return np.ascontiguousarray(np.concatenate([pooled[:, parts[t]] for t in sources.taps], axis=1))
+

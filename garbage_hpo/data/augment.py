@@ -1,4 +1,5 @@
-"""Training-time augmentation for fine-tuning: random resized crop and horizontal flip."""
+"""Training-time augmentation: random resized crop and horizontal flip (fine-tuning, the cut-point cache and
+the head's augmented feature views)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,8 @@ def augment(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < FLIP_PROBABILITY:
         out = out[:, ::-1]
     return np.ascontiguousarray(out)
+
+
+def view_rng(seed: int, view: int, photo_digest: str) -> np.random.Generator:
+    """The crop and flip of one view of one photo: the same whichever order or subset builds it."""
+    return np.random.default_rng([seed, 6007, view, int(photo_digest[:15], 16)])

@@ -45,6 +45,10 @@ class FeatureSources:
     normalize: str
     blocks: int  # blocks in backbone.features
     tta: str = "none"  # flip: scores averaged with those of the mirrored photo (tta.py)
+    # training only (the network is the same): augmented views of each training photo the head also trains
+    # on, one view per photo and epoch, and the seed their crops are drawn from (taps.train_view_inputs)
+    train_views: int = 0
+    view_seed: int = 0
 
     @property
     def last_only(self) -> bool:
@@ -56,7 +60,10 @@ class FeatureSources:
         return self.last_only and self.normalize == "none" and self.tta == "none"
 
     def card(self) -> dict:
-        return {"taps": list(self.taps), "normalize": self.normalize, "blocks": self.blocks, "tta": self.tta}
+        card = {"taps": list(self.taps), "normalize": self.normalize, "blocks": self.blocks, "tta": self.tta}
+        if self.train_views:  # absent otherwise: cards written before views existed read the same
+            card |= {"train_views": self.train_views, "view_seed": self.view_seed}
+        return card
 
 
 @dataclass(frozen=True)

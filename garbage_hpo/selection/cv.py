@@ -109,11 +109,12 @@ FoldCallback = Callable[[int, CVResult], None]  # (epoch, the fold curves so far
 @dataclass(frozen=True)
 class HeadInputs:
     """Every photo's head input and label; `flipped`: the mirrored photos' inputs, to score validation with
-    test-time augmentation (tta.py)."""
+    test-time augmentation (tta.py); `train_views`: (views, photos, features) augmented views to train on."""
 
     pooled: np.ndarray
     labels: np.ndarray
     flipped: np.ndarray | None = None
+    train_views: np.ndarray | None = None
 
 
 def cross_validate(spec: HeadSpec, inputs: HeadInputs, folds: list[Fold], head_cfg, seed: int,
@@ -136,17 +137,21 @@ def cross_validate(spec: HeadSpec, inputs: HeadInputs, folds: list[Fold], head_c
 
     scalers = [Standardizer.fit(pooled[f.train]) for f in folds] if standardize else None
     curves = train_fold_stack(spec, FoldInputs(pooled, labels, [f.train for f in folds], [f.val for f in folds],
-                                               scalers, inputs.flipped), head_cfg, seed, progress)
+                                               scalers, inputs.flipped, inputs.train_views), head_cfg, seed,
+                            progress)
     return as_result(curves)
 
 
-def refit_head(spec: HeadSpec, pooled: np.ndarray, labels: np.ndarray, train: np.ndarray, head_cfg, seed: int,
-               epochs: int) -> Classifier:
-    """Train on every photo at `train` for `epochs` epochs of the `head_cfg.epochs` schedule; no validation."""
+def refit_head(spec: HeadSpec, inputs: HeadInputs, train: np.ndarray, head_cfg, seed: int, epochs: int
+               ) -> Classifier:
+    """Train on every photo at `train` (and its augmented views, if any) for `epochs` epochs of the
+    `head_cfg.epochs` schedule; no validation."""
     ms.set_seed(seed)
     np.random.seed(seed)
+    pooled, views = inputs.pooled, inputs.train_views
     empty = np.zeros((0, pooled.shape[1]), np.float32)
-    classifier, _ = train_head(spec, TrainVal(pooled[train], labels[train], empty, np.zeros(0, np.int32)), head_cfg,
-                               StageRun(seed, stop_after=epochs))
+    data = TrainVal(pooled[train], inputs.labels[train], empty, np.zeros(0, np.int32),
+                    None if views is None else views[:, train])
+    classifier, _ = train_head(spec, data, head_cfg, StageRun(seed, stop_after=epochs))
     return classifier
 

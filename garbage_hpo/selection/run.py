@@ -34,6 +34,7 @@ from garbage_hpo.selection.oof_pictures import log_oof_pictures
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
+from garbage_hpo.train_views import train_view_inputs
 from garbage_hpo.training.loop import restore
 from garbage_hpo.tta import average_views
 
@@ -124,8 +125,9 @@ def cross_validate_head(settings: RunSettings, prepared: Prepared, folds: list[F
     spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     sources = settings.sources
     flipped = head_inputs(settings, prepared, flip=True) if sources.tta == "flip" else None
-    return cross_validate(spec, HeadInputs(pooled, prepared.labels, flipped), folds, settings.train, settings.seed,
-                          progress, standardize=sources.normalize == "standardize")
+    inputs = HeadInputs(pooled, prepared.labels, flipped, train_view_inputs(settings, prepared))
+    return cross_validate(spec, inputs, folds, settings.train, settings.seed, progress,
+                          standardize=sources.normalize == "standardize")
 
 
 @dataclass
@@ -150,12 +152,14 @@ def refit_member(settings: RunSettings, prepared: Prepared, epochs: int) -> Fitt
     sources = settings.sources
     everything = positions(prepared.index, "train")
     pooled = head_inputs(settings, prepared)
+    views = train_view_inputs(settings, prepared)
     scaler = standardizer(sources, pooled[everything])
     if scaler is not None:
-        pooled = scaler(pooled)
+        pooled, views = scaler(pooled), None if views is None else scaler(views)
     spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     start = time.perf_counter()
-    classifier = refit_head(spec, pooled, prepared.labels, everything, settings.train, settings.seed, epochs)
+    classifier = refit_head(spec, HeadInputs(pooled, prepared.labels, train_views=views), everything, settings.train,
+                            settings.seed, epochs)
     log.info("refit on all %d training photos for %d epochs (%.1fs)", len(everything), epochs,
              time.perf_counter() - start)
     return FittedHead(classifier, scaler, spec, sources)

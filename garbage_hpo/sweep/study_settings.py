@@ -17,6 +17,8 @@ PHOTOS_KEY = "data.photos"  # stands for data.root: the content of the training 
 IGNORED_PREFIXES = ("sweep.", "tracking.", "hydra.")
 IGNORED_KEYS = {"runs_dir", "data.root", "data.batch_size", "data.feature_engine"}
 MEASURING_SWEEP_KEYS = {"sweep.cv_folds"}  # the one sweep key that changes how a value is measured
+# keys added after studies were recorded, with the value that means what those studies' trials did
+LATER_KEYS = {"features.train_views": "0", "features.view_seed": "0"}
 
 
 def photo_set(index: DatasetIndex) -> str:
@@ -43,6 +45,8 @@ def check_study_settings(study: optuna.Study, settings: dict[str, str], allow_ch
     """Refuse to continue a study whose trials were measured under other fixed settings; record them on a new
     (or allowed) one. Studies recorded before settings were kept are taken as they are."""
     recorded = study.user_attrs.get(SETTINGS_ATTR)
+    if recorded is not None:
+        recorded = LATER_KEYS | recorded
     if study.trials and recorded is not None and not allow_change:
         differing = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
         if differing:

@@ -29,7 +29,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.data.augment import AUGMENTATION, augment
+from garbage_hpo.data.augment import AUGMENTATION, augment, view_rng
 from garbage_hpo.data.dataset import Sample
 from garbage_hpo.data.images import PREPROCESS_VERSION, preprocess, read_rgb
 from garbage_hpo.feature_engines import onnxruntime_session, resolve_engine, write_onnx
@@ -100,11 +100,6 @@ class CutCacheSpec:
                    "weights_sha256": backbone.weights_sha256, "profile": backbone.profile.to_dict(),
                    "preprocess": PREPROCESS_VERSION, "files": files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def view_rng(seed: int, view: int, photo_digest: str) -> np.random.Generator:
-    """The crop and flip of one view of one photo: the same whichever order or subset builds it."""
-    return np.random.default_rng([seed, 6007, view, int(photo_digest[:15], 16)])
 
 
 @dataclass

@@ -23,7 +23,7 @@ from mindspore import Parameter, nn
 
 from garbage_hpo.metrics import evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
-from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.batches import effective_batch_size, one_view_each, shuffled_batches, with_views
 from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps, padded_schedule
 from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.loop import NonFiniteLossError
@@ -93,9 +93,11 @@ EpochCallback = Callable[[int, FoldCurves], None]
 
 def _gathered(fold_x: list[np.ndarray], fold_t: list[np.ndarray], batch: int, steps: int, seed: int,
               epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, folds, batch, features) inputs and targets: each fold's own shuffle, first `steps` batches."""
+    """(steps, folds, batch, features) inputs and targets: each fold's own views and shuffle, first `steps`
+    batches."""
     xs, ts = [], []
-    for x, t in zip(fold_x, fold_t, strict=True):
+    for views, t in zip(fold_x, fold_t, strict=True):
+        x = one_view_each(views, seed, epoch)
         order = np.stack(list(shuffled_batches(len(x), batch, seed, epoch)))[:steps]
         xs.append(x[order])
         ts.append(t[order])
@@ -113,7 +115,9 @@ def _padded(fold_val: list[np.ndarray]) -> np.ndarray:
 class FoldInputs:
     """Every photo's head input and label, and each fold's training and validation positions into them.
     `scalers[f]` (e.g. fitted on fold f's training photos) transforms fold f's inputs, training and validation;
-    `flipped`: inputs of the mirrored photos, whose validation scores are averaged with the plain ones (tta.py)."""
+    `flipped`: inputs of the mirrored photos, whose validation scores are averaged with the plain ones (tta.py);
+    `train_views`: (views, photos, features) inputs of augmented views, which a fold trains on (its training
+    photos' only) as `train_head` does."""
 
     pooled: np.ndarray
     labels: np.ndarray
@@ -121,6 +125,7 @@ class FoldInputs:
     vals: list[np.ndarray]
     scalers: list[Callable[[np.ndarray], np.ndarray]] | None = None
     flipped: np.ndarray | None = None
+    train_views: np.ndarray | None = None
 
 
 def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed: int,
@@ -137,7 +142,8 @@ def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed:
     n_cls = spec.num_classes
     targets = (np.eye(n_cls, dtype=np.float32)[labels] * (1 - cfg.label_smoothing) + cfg.label_smoothing / n_cls)
     scale = scalers or [lambda x: x] * k
-    fold_x = [scale[f](pooled[t]) for f, t in enumerate(trains)]
+    views = inputs.train_views
+    fold_x = [scale[f](with_views(pooled[t], None if views is None else views[:, t])) for f, t in enumerate(trains)]
     fold_t = [targets[t].astype(np.float32) for t in trains]
     x_val = ms.Tensor(_padded([scale[f](pooled[v]) for f, v in enumerate(vals)]))
     x_flip = None if flipped is None else ms.Tensor(_padded([scale[f](flipped[v]) for f, v in enumerate(vals)]))

@@ -15,7 +15,7 @@ from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.head import Classifier, HeadSpec
-from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.batches import effective_batch_size, one_view_each, shuffled_batches, with_views
 from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps
 from garbage_hpo.training.loop import (
     EpochPlan,
@@ -71,13 +71,14 @@ def train_head(spec: HeadSpec, data: TrainVal, cfg: StageConfig, run: StageRun,
     targets = targets.astype(np.float32)
     keep = 1.0 - spec.dropout
     x_val_t = ms.Tensor(x_val) if len(x_val) else None
+    x_views = with_views(x_train, data.train_views)
 
     def batches(epoch: int):
         # a whole epoch gathered and drawn at once (the same values, step by step, as drawing per step):
         # per-step indexing and mask drawing were a noticeable share of a trial (BENCHMARKS.md)
         rng = np.random.default_rng([seed, 104729, epoch])
         order = np.stack(list(shuffled_batches(len(x_train), batch, seed, epoch)))
-        xs, ts = x_train[order], targets[order]
+        xs, ts = one_view_each(x_views, seed, epoch)[order], targets[order]
         if spec.dropout > 0:
             masks = (rng.random((len(order), batch, spec.dropout_width)) < keep).astype(np.float32)
             masks /= np.float32(keep)

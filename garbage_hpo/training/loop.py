@@ -63,6 +63,7 @@ class TrainVal:
     y_train: np.ndarray
     x_val: Any
     y_val: np.ndarray
+    train_views: np.ndarray | None = None  # (views, len(x_train), features): augmented views of x_train's photos
 
 
 @dataclass(frozen=True)

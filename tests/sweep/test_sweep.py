@@ -525,3 +525,16 @@ def test_a_study_refuses_to_continue_under_other_fixed_settings_naming_the_keys(
     same = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=2",
                    "sweep.pruner=none")  # sweep settings that do not change what a value means are free
     assert "[2/2]" in same.stdout
+
+
+def test_a_study_recorded_before_a_key_existed_continues_while_the_key_means_what_its_trials_did():
+    from garbage_hpo.sweep.study_settings import SETTINGS_ATTR, check_study_settings
+
+    study = optuna.create_study(study_name="older")
+    study.optimize(lambda trial: 0.5, n_trials=1)
+    study.set_user_attr(SETTINGS_ATTR, {"features.taps": "[18]", "data.image_size": "64"})  # before train_views
+    now = {"features.taps": "[18]", "data.image_size": "64", "features.train_views": "0", "features.view_seed": "0"}
+    check_study_settings(study, now, allow_change=False)
+    assert study.user_attrs[SETTINGS_ATTR] == now
+    with pytest.raises(ValueError, match="features.train_views: 0 -> 4"):
+        check_study_settings(study, now | {"features.train_views": "4"}, allow_change=False)

@@ -1,0 +1,29 @@
+"""Augmented feature views for the head (`features.train_views=K`).
+
+Every head otherwise trains on one view of each photo, the plain resize, once per epoch. Here K random
+resized crops with a random mirror (data/augment.py) of every photo go once through the frozen backbone, each
+view cached on disk like the plain features (features.FeatureView: keyed by view number, `features.view_seed`
+and augmentation settings; a view's crop depends on the seed, the view number and the photo's content only).
+Each epoch the head trains on ONE view of each training photo, the plain photo or one of its K views, drawn by
+the run's seed and the epoch (training/batches.py `one_view_each`). A fold trains on its own training photos'
+views only; validation folds, the refit's test set and the exported network see the plain photo (with its
+mirror under `features.tta=flip`). Standardization keeps the statistics of the plain training photos, which is
+what the exported network sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from garbage_hpo.preparation import Prepared
+from garbage_hpo.settings import RunSettings
+from garbage_hpo.taps import head_inputs
+
+
+def train_view_inputs(settings: RunSettings, prepared: Prepared) -> np.ndarray | None:
+    """(features.train_views, photos, inputs): every photo's head input in each augmented view; None when the
+    head trains on the plain photos only."""
+    count = settings.sources.train_views
+    if not count:
+        return None
+    return np.stack([head_inputs(settings, prepared, augmented=v) for v in range(1, count + 1)])
