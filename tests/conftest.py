@@ -150,3 +150,43 @@ def make_ui_server(store: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def assert_refit_predicts_what_the_head_computed(settings, prepared, checkpoint: Path, out: Path, every: int = 7
+                                                ) -> None:
+    """A refit network loaded from `checkpoint` scores every `every`-th photo, from the photo, as its head did
+    on cached features (standardized with every photo's statistics when configured, TTA averaged), and its
+    MINDIR export agrees on each photo's class."""
+    import numpy as np
+
+    from garbage_hpo.data.images import preprocess, read_rgb
+    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.models.feature_sources import Standardizer
+    from garbage_hpo.predictor import Predictor
+    from garbage_hpo.selection.run import head_scores
+    from garbage_hpo.taps import head_inputs
+
+    predictor = Predictor.load(checkpoint)
+    rows = np.arange(0, len(prepared.index.samples), every)
+    images = [read_rgb(prepared.index.samples[i].path) for i in rows]
+    scaler = Standardizer.fit(head_inputs(settings, prepared)) if settings.sources.normalize == "standardize" else None
+    expected = head_scores(settings, prepared, predictor.net.head, scaler, rows)
+    np.testing.assert_allclose(predictor.scores_batch(images), expected, atol=2e-3, rtol=1e-3)
+    batch = np.stack([preprocess(img, predictor.image_size, predictor.profile.input_scaling) for img in images])
+    exported = load_mindir(export_mindir(predictor.net, predictor.image_size, out / "model.mindir"))
+    agreement, _ = top1_agreement(predictor.net, exported, batch)
+    assert agreement == 1.0
+
+
+def cv_with_and_without(option: str, *overrides: str):
+    """A 3-fold CV configuration (taps 13 and last, standardized) with `option` and without it, on the same
+    prepared photos: (settings with, prepared, CV with it, run twice and checked equal, CV without it)."""
+    from garbage_hpo.preparation import prepare
+    from garbage_hpo.selection.run import run_cv
+
+    common = ("sweep.cv_folds=3", "features.taps=[13,-1]", "features.normalize=standardize", *overrides)
+    settings = settings_of(*common, option)
+    prepared = prepare(settings)
+    first, second = run_cv(settings, prepared), run_cv(settings, prepared)
+    assert first.curves.tolist() == second.curves.tolist()  # deterministic
+    return settings, prepared, first, run_cv(settings_of(*common), prepared)

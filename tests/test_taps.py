@@ -23,7 +23,7 @@ from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
-from tests.conftest import run_cli, settings_of
+from tests.conftest import assert_refit_predicts_what_the_head_computed, cv_with_and_without, run_cli, settings_of
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
 
@@ -136,30 +136,12 @@ def test_taps_with_fine_tuning_are_refused_before_any_work(runs, tiny_demo):
 def test_tta_is_measured_in_cv_deterministic_and_exported_with_the_model(runs, tiny_demo, tmp_path):
     """features.tta=flip: CV scores validation photos with their mirror images (a different value than without,
     the same on every run); the refit network averages both views itself, as the cached-feature head did."""
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
-    from garbage_hpo.predictor import Predictor
-    from garbage_hpo.preparation import prepare
-    from garbage_hpo.selection.run import head_scores, refit, run_cv
-    from garbage_hpo.taps import head_inputs
+    from garbage_hpo.selection.run import refit
 
-    common = (f"data.root={tiny_demo}", "sweep.cv_folds=3", "features.taps=[13,-1]", "features.normalize=standardize",
-              f"runs_dir={runs}", *TINY)
-    cfg = settings_of(*common, "features.tta=flip")
-    prepared = prepare(cfg)
-    first, second = run_cv(cfg, prepared), run_cv(cfg, prepared)
-    plain = run_cv(settings_of(*common), prepared)
-    assert first.curves.tolist() == second.curves.tolist()
+    cfg, prepared, first, plain = cv_with_and_without("features.tta=flip", f"data.root={tiny_demo}", f"runs_dir={runs}",
+                                                      *TINY)
     assert first.losses.tolist() != plain.losses.tolist()  # the mirrored view changes the scores
     fitted = refit(cfg, prepared, first.refit_epochs, {}, tmp_path / "model")
     card = json.loads(fitted.checkpoint.with_suffix(".json").read_text())
     assert card["features"]["tta"] == "flip" and card["train_images"] == len(prepared.index.samples)
-    predictor = Predictor.load(fitted.checkpoint)
-    rows = np.arange(0, len(prepared.index.samples), 7)
-    images = [read_rgb(prepared.index.samples[i].path) for i in rows]
-    scaler = Standardizer.fit(head_inputs(cfg, prepared)[np.arange(len(prepared.index.samples))])
-    expected = head_scores(cfg, prepared, predictor.net.head, scaler, rows)
-    np.testing.assert_allclose(predictor.scores_batch(images), expected, atol=2e-3, rtol=1e-3)
-    batch = np.stack([preprocess(img, predictor.image_size, predictor.profile.input_scaling) for img in images])
-    agreement, _ = top1_agreement(predictor.net, load_mindir(export_mindir(predictor.net, 64, tmp_path / "t.mindir")),
-                                  batch)
-    assert agreement == 1.0
+    assert_refit_predicts_what_the_head_computed(cfg, prepared, fitted.checkpoint, tmp_path)

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from garbage_hpo.data.dataset import index_dataset
-from garbage_hpo.data.images import preprocess, read_rgb
+from garbage_hpo.data.images import read_rgb
 from garbage_hpo.features import FeatureView, cache_key, cached_features
 from garbage_hpo.models.factory import resolve_backbone_spec
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import NonFiniteLossError, StageRun, TrainVal
-from tests.conftest import run_cli, settings_of
+from tests.conftest import assert_refit_predicts_what_the_head_computed, cv_with_and_without, run_cli
 
 TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16")
 
@@ -97,35 +97,16 @@ def test_a_fold_never_trains_on_a_view_of_its_validation_photos():
 
 def test_train_views_are_measured_in_cv_and_the_refit_network_predicts_what_the_head_computed(runs, tiny_demo,
                                                                                               tmp_path):
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
-    from garbage_hpo.models.feature_sources import Standardizer
-    from garbage_hpo.predictor import Predictor
-    from garbage_hpo.preparation import prepare
-    from garbage_hpo.selection.run import head_scores, refit, run_cv
-    from garbage_hpo.taps import head_inputs
+    from garbage_hpo.selection.run import refit
 
-    common = (f"data.root={tiny_demo}", "sweep.cv_folds=3", "features.taps=[13,-1]", "features.normalize=standardize",
-              f"runs_dir={runs}", *TINY)
-    cfg = settings_of(*common, "features.train_views=2")
-    prepared = prepare(cfg)
-    first, second = run_cv(cfg, prepared), run_cv(cfg, prepared)
-    plain = run_cv(settings_of(*common), prepared)
-    assert first.curves.tolist() == second.curves.tolist()
+    cfg, prepared, first, plain = cv_with_and_without("features.train_views=2", f"data.root={tiny_demo}",
+                                                      f"runs_dir={runs}", *TINY)
     assert first.losses.tolist() != plain.losses.tolist()
     assert sorted(prepared.more_features) == ["blocks", "blocks-view1", "blocks-view2"]
     fitted = refit(cfg, prepared, first.refit_epochs, {}, tmp_path / "model")
     card = json.loads(fitted.checkpoint.with_suffix(".json").read_text())
     assert card["features"]["train_views"] == 2 and card["features"]["view_seed"] == 0
-    predictor = Predictor.load(fitted.checkpoint)
-    rows = np.arange(0, len(prepared.index.samples), 5)
-    images = [read_rgb(prepared.index.samples[i].path) for i in rows]
-    scaler = Standardizer.fit(head_inputs(cfg, prepared))  # the plain photos' statistics
-    expected = head_scores(cfg, prepared, predictor.net.head, scaler, rows)
-    np.testing.assert_allclose(predictor.scores_batch(images), expected, atol=2e-3, rtol=1e-3)
-    batch = np.stack([preprocess(img, predictor.image_size, predictor.profile.input_scaling) for img in images])
-    agreement, _ = top1_agreement(predictor.net, load_mindir(export_mindir(predictor.net, 64, tmp_path / "v.mindir")),
-                                  batch)
-    assert agreement == 1.0
+    assert_refit_predicts_what_the_head_computed(cfg, prepared, fitted.checkpoint, tmp_path, every=5)
 
 
 @pytest.mark.parametrize(("args", "message"), [
