@@ -66,4 +66,4 @@ class PreparedCache:
             if len(split.test):
                 line += f"; val/ test set ({len(split.test)} photos) not used by the sweep"
             lines.append(line)
-        return lines
+        return list(dict.fromkeys(lines))  # one line for the photos of several sizes or architectures

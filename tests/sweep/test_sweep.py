@@ -213,6 +213,7 @@ def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, t
                    f"data.root={tiny_demo}", "sweep.n_trials=3", "sweep.sampler=random", "train.epochs=1",
                    "train.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16")
     assert "Pareto front" in proc.stdout
+    assert proc.stdout.count("used from") == 1  # one photo line, whatever sizes and networks read the photos
     study = optuna.load_study(study_name="width_resolution", storage=f"sqlite:///{runs / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     # 4 points, 3 asked for: a repeat drawn on the way is skipped, and does not use up sweep.n_trials
