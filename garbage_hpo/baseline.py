@@ -15,11 +15,10 @@ under runs/cache/probe. Exit code 0, or 2 for bad input.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, split_args, stop_at_once
+from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, key_values, stop_at_once
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -37,9 +36,7 @@ def compose_config(overrides: dict[str, str]):
 def config_from_args(argv: list[str], flags: dict[str, bool]):
     """(the composed training config, the --flags) of a probe command's `key=value ...` arguments; a bad
     argument or override raises ValueError naming it."""
-    overrides, given, extra = split_args(argv, flags)
-    if extra:
-        raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
+    overrides, given = key_values(argv, flags)
     try:
         return compose_config(overrides), given
     except Exception as err:  # Hydra's own errors name the override
@@ -47,10 +44,9 @@ def config_from_args(argv: list[str], flags: dict[str, bool]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if shows_help(argv, __doc__):
+    argv = command_args(argv, __doc__)
+    if argv is None:
         return 0
-    logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():
         cfg, flags = config_from_args(argv, {"json": False})
         configure_runtime()

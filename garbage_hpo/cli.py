@@ -126,6 +126,25 @@ def shows_help(argv: list[str], doc: str | None) -> bool:
     return False
 
 
+def command_args(argv: list[str] | None, doc: str | None, log_format: str = "[%(name)s][%(levelname)s] - %(message)s",
+                 level: int = logging.WARNING) -> list[str] | None:
+    """The start of a plain `python -m` command: its arguments (sys.argv's by default) with logging set up, or
+    None after printing `doc` for `-h`/`--help` (the command then exits 0)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if shows_help(argv, doc):
+        return None
+    logging.basicConfig(level=level, format=log_format)
+    return argv
+
+
+def key_values(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool]]:
+    """(key=value overrides, --flags) of a command that takes nothing else; anything else raises ValueError."""
+    overrides, given, extra = split_args(argv, flags)
+    if extra:
+        raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
+    return overrides, given
+
+
 def split_args(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool], list[str]]:
     """(key=value overrides, --flags, positionals). `flags` maps each flag to whether it takes a value."""
     overrides: dict[str, str] = {}

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, split_args, stop_at_once, tracking_uri
+from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, key_values, stop_at_once, tracking_uri
 from garbage_hpo.model_card import read_card, update_card
 from garbage_hpo.run_config import recorded_config
 from garbage_hpo.stats import format_params
@@ -434,14 +434,11 @@ def human_report(report: Reproduction) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if shows_help(argv, __doc__):
+    argv = command_args(argv, __doc__, "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s", logging.INFO)
+    if argv is None:
         return 0
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():
-        overrides, flags, extra = split_args(argv, {"json": False})
-        if extra:
-            raise ValueError(f"unexpected arguments {extra}: give key=value pairs (see --help)")
+        overrides, flags = key_values(argv, {"json": False})
         stop_at_once("reproduce")
         report = reproduce(overrides)
         if flags.get("json"):

@@ -18,22 +18,20 @@ Exit code 0, or 2 for bad input.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
 from garbage_hpo.baseline import config_from_args
-from garbage_hpo.cli import configure_runtime, friendly_errors, shows_help, stop_at_once
+from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, stop_at_once
 
 SHOWN = 20  # suspects printed
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if shows_help(argv, __doc__):
+    argv = command_args(argv, __doc__)
+    if argv is None:
         return 0
-    logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
     with friendly_errors():
         cfg, flags = config_from_args(argv, {"json": False, "out": True})
         if int(cfg.sweep.cv_folds) < 2:
