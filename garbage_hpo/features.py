@@ -25,6 +25,7 @@ from garbage_hpo.data.images import PREPROCESS_VERSION, UnreadableImageError, pr
 from garbage_hpo.feature_engines import block_channels, make_extractor, resolve_engine
 from garbage_hpo.files import move_aside, writing
 from garbage_hpo.models.factory import BackboneSpec, new_backbone
+from garbage_hpo.tta import CROP_FRACTION, crop_box
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 3
@@ -46,26 +47,47 @@ class FeatureSet:
 
 @dataclass(frozen=True)
 class FeatureView:
-    """Which view of each photo the backbone sees: the photo itself, its mirror image (`flip`, test-time
-    augmentation, tta.py), or augmented view `number` >= 1 (random resized crop + mirror, data/augment.py),
-    drawn from `seed`, the view's number and the photo's content: the same whichever run or subset builds it."""
+    """Which view of each photo the backbone sees: the photo itself, its mirror image (`flip`), a crop of it
+    (`crop`, one of tta.CROPS: cut from the resized photo, then mirrored when `flip`; test-time augmentation,
+    tta.py), or augmented view `number` >= 1 (random resized crop + mirror, data/augment.py), drawn from
+    `seed`, the view's number and the photo's content: the same whichever run or subset builds it."""
 
     flip: bool = False
     number: int = 0
     seed: int = 0
+    crop: str = ""
 
     def key(self) -> dict:
         """What the cache key adds for this view (nothing for the plain photo: existing caches stay valid)."""
         out: dict = {"view": "hflip"} if self.flip else {}
         if self.number:
             out |= {"augmented_view": self.number, "view_seed": self.seed, "augmentation": AUGMENTATION}
+        if self.crop:
+            out |= {"crop": self.crop, "crop_fraction": CROP_FRACTION}
         return out
 
+    @property
+    def name(self) -> str:
+        """A short name, unique per view (the plain photo's is "")."""
+        parts = (("flip", self.flip), (f"view{self.number}", self.number > 0), (self.crop, bool(self.crop)))
+        return "-".join(n for n, on in parts if on)
+
+    def side(self, size: int) -> int:
+        """The side of what the backbone sees when the photo is resized to `size`."""
+        return crop_box(size, self.crop)[2] if self.crop else size
+
     def image(self, rgb: np.ndarray, size: int, photo_digest: str) -> np.ndarray:
-        """The RGB photo as this view shows it, at `size` x `size` (before the mirror of `flip`)."""
+        """The RGB photo as this view shows it, at `size` x `size` (before the crop and the mirror)."""
         if not self.number:
             return rgb
         return augment(rgb, size, view_rng(self.seed, self.number, photo_digest))
+
+    def framed(self, image: np.ndarray) -> np.ndarray:
+        """The preprocessed (C, H, W) photo cropped and mirrored as this view asks (as models/views.py does)."""
+        if self.crop:
+            top, left, side = crop_box(image.shape[1], self.crop)
+            image = image[:, top : top + side, left : left + side]
+        return image[:, :, ::-1] if self.flip else image  # mirrored left to right
 
 
 PLAIN = FeatureView()
@@ -91,12 +113,12 @@ def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: 
 
 def _load_batch(samples: list[Sample], size: int, scaling: str, view: FeatureView = PLAIN
                 ) -> tuple[np.ndarray, list[str | None]]:
-    batch = np.zeros((len(samples), 3, size, size), np.float32)
+    side = view.side(size)
+    batch = np.zeros((len(samples), 3, side, side), np.float32)
     errors: list[str | None] = []
     for i, sample in enumerate(samples):
         try:
-            image = preprocess(view.image(read_rgb(sample.path), size, sample.digest), size, scaling)
-            batch[i] = image[:, :, ::-1] if view.flip else image  # (C, H, W): mirrored left to right
+            batch[i] = view.framed(preprocess(view.image(read_rgb(sample.path), size, sample.digest), size, scaling))
             errors.append(None)
         except UnreadableImageError as err:
             errors.append(str(err).split(": ", 1)[-1])
@@ -108,9 +130,11 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
                      view: FeatureView = PLAIN) -> FeatureSet:
     """Run the frozen backbone over every sample; decoding of the next batch overlaps the current forward.
     `all_blocks`: the pooled outputs of every block, concatenated (`channels` gives each block's width);
-    `view`: of the mirrored photos (test-time augmentation, tta.py) or of an augmented view (FeatureView)."""
+    `view`: of the mirrored or cropped photos (test-time augmentation, tta.py) or of an augmented view
+    (FeatureView)."""
     start = time.perf_counter()
-    extract = make_extractor(engine, spec, image_size, batch_size, onnx_path or Path("backbone.onnx"), all_blocks)
+    onnx_path = onnx_path or Path("backbone.onnx")
+    extract = make_extractor(engine, spec, view.side(image_size), batch_size, onnx_path, all_blocks)
     samples = index.samples
     chunks = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
     means, maxes, failed = [], [], {}

@@ -16,13 +16,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from garbage_hpo.models.factory import ARCHITECTURES, num_blocks
-from garbage_hpo.models.feature_sources import NORMALIZATIONS, TTA_MODES, FeatureSources, parse_taps
+from garbage_hpo.models.feature_sources import NORMALIZATIONS, FeatureSources, parse_taps
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.paths import runs_dir
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.optim import check_optimizer
 from garbage_hpo.training.schedule import lr_schedule
+from garbage_hpo.tta import TTA_MODES
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 METRICS = {"val_acc": "maximize", "val_top5": "maximize", "val_loss": "minimize", "latency_ms": "minimize",
@@ -169,7 +170,8 @@ def _check_run(s: RunSettings) -> None:
     if s.train.epochs < 1:
         raise ValueError(f"train.epochs={s.train.epochs}: the head trains for at least 1 epoch")
     if s.sources.tta != "none" and s.cv_folds == 1:
-        raise ValueError("features.tta=flip is measured by cross-validation: set sweep.cv_folds=5 (or another k > 1)")
+        raise ValueError(f"features.tta={s.sources.tta} is measured by cross-validation: set sweep.cv_folds=5 (or "
+                         "another k > 1)")
     if s.sources.tta != "none" and s.finetuning:
         raise ValueError(f"features.tta={s.sources.tta}: test-time augmentation is measured on cached "
                          "head features, which fine-tuning (finetune.epochs > 0) changes; use features.tta=none "

@@ -21,8 +21,7 @@ from garbage_hpo.settings import RunSettings
 def more_features(settings: RunSettings, prepared: Prepared, all_blocks: bool, view: FeatureView) -> FeatureSet:
     """Every block's pooled outputs and/or those of another view of the photos (computed once, then cached on
     disk)."""
-    name = "-".join(n for n, on in (("blocks", all_blocks), ("flip", view.flip),
-                                    (f"view{view.number}", view.number > 0)) if on)
+    name = "-".join(n for n in ("blocks" if all_blocks else "", view.name) if n)
     if name not in prepared.more_features:
         prepared.more_features[name] = cached_features(
             prepared.index, prepared.spec, prepared.image_size, settings.runs / "cache" / "features",
@@ -31,12 +30,13 @@ def more_features(settings: RunSettings, prepared: Prepared, all_blocks: bool, v
 
 
 def head_inputs(settings: RunSettings, prepared: Prepared, reduction: str | None = None, flip: bool = False,
-                augmented: int = 0) -> np.ndarray:
+                augmented: int = 0, crop: str = "") -> np.ndarray:
     """The unscaled head input of every prepared photo: the configured taps, pooled by `head.reduction`;
-    `flip`: of the mirrored photos; `augmented` >= 1: of that augmented training view (features.train_views)."""
+    `flip`: of the mirrored photos; `crop`: of that crop (tta.CROPS); `augmented` >= 1: of that augmented
+    training view (features.train_views)."""
     sources = settings.sources
     reduction = reduction or settings.head.reduction
-    view = FeatureView(flip, augmented, sources.view_seed if augmented else 0)
+    view = FeatureView(flip, augmented, sources.view_seed if augmented else 0, crop)
     if sources.last_only:
         if view == PLAIN:
             return prepared.features.pooled(reduction)

@@ -1,4 +1,8 @@
-"""Test-time augmentation: a photo's prediction averaged with that of its mirror image (`features.tta=flip`).
+"""Test-time augmentation: a photo's prediction averaged with those of other views of it: its mirror image
+(`features.tta=flip`), or the mirror and five crops of 7/8 of the photo's side (centre and corners), each with
+its own mirror (`features.tta=crops`, 12 views in all). A crop is cut from the resized photo the network
+receives, with no resampling, so the cached features of a crop and the exported network's agree exactly;
+the backbone pools globally, so it takes the smaller crop as it is.
 
 Scores are combined as the log of the mean softmax probability over the views, so a consumer that applies
 softmax (the predictor, the cross-entropy in metrics.py) sees the averaged probabilities and argmax gives the
@@ -9,6 +13,26 @@ same fold heads (training never sees the mirrored view), so TTA's effect is meas
 from __future__ import annotations
 
 import numpy as np
+
+CROP_FRACTION = 0.875  # a crop's side over the photo's: 140 of 160 px
+CROPS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
+# each mode's views besides the photo itself: (mirrored, crop ("" for the whole photo))
+EXTRA_VIEWS: dict[str, tuple[tuple[bool, str], ...]] = {
+    "none": (),
+    "flip": ((True, ""),),
+    "crops": ((True, ""),) + tuple((mirrored, crop) for crop in CROPS for mirrored in (False, True)),
+}
+TTA_MODES = tuple(EXTRA_VIEWS)
+
+
+def crop_box(size: int, crop: str) -> tuple[int, int, int]:
+    """(top, left, side) of crop `crop` of a `size` x `size` photo. Plain arithmetic on constants: the exported
+    network calls it while its graph compiles (models/views.py)."""
+    side = int(size * CROP_FRACTION + 0.5)
+    margin = size - side
+    top = {"centre": margin // 2, "top-left": 0, "top-right": 0, "bottom-left": margin, "bottom-right": margin}
+    left = {"centre": margin // 2, "top-left": 0, "top-right": margin, "bottom-left": 0, "bottom-right": margin}
+    return top[crop], left[crop], side
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

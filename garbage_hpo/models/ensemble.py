@@ -1,11 +1,11 @@
 """Several refit heads on ONE backbone pass: the deployable ensemble of `reproduce ensemble=k`.
 
-The backbone runs once (twice when a member uses mirrored-view TTA); every block's mean- and max-pooled output
-is concatenated, as the feature cache holds it, and each member gathers its own columns (its taps and
-reduction), standardizes them with its own statistics, and scores them with its own classifier. The output is
-the log of the members' weighted mean softmax probability (each member's probability averaged over its views
-first; equal weights unless ensemble selection chose them), the same combination `selection/ensemble.py`
-measures in cross-validation.
+The backbone runs once (and once more for each other view some member's TTA averages over); every block's
+mean- and max-pooled output is concatenated, as the feature cache holds it, and each member gathers its own
+columns (its taps and reduction), standardizes them with its own statistics, and scores them with its own
+classifier. The output is the log of the members' weighted mean softmax probability (each member's probability
+averaged over its views first; equal weights unless ensemble selection chose them), the same combination
+`selection/ensemble.py` measures in cross-validation.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from mindspore import Parameter, nn
 
 from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, block_slices
 from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.models.views import view_image
+from garbage_hpo.tta import EXTRA_VIEWS
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ class EnsembleNet(nn.Cell):
         ends = np.cumsum([len(c) for c in columns])
         self.bounds = tuple((int(e - len(c)), int(e)) for c, e in zip(columns, ends, strict=True))
         self.columns = ms.Tensor(np.concatenate(columns).astype(np.int32))
-        self.flip = tuple(m.sources.tta == "flip" for m in members)
+        # every member's other views (tta.py), each computed once for all members that average over it
+        self.views = tuple(dict.fromkeys(v for m in members for v in EXTRA_VIEWS[m.sources.tta]))
+        self.uses = tuple(tuple(v in EXTRA_VIEWS[m.sources.tta] for v in self.views) for m in members)
         total = sum(m.weight for m in members)
         self.weights = tuple(float(m.weight / total) for m in members)
-        self.any_flip = any(self.flip)
         width = int(ends[-1])
         self.input_mean = Parameter(ms.Tensor(np.zeros((1, width), np.float32)), name="ensemble_input.mean",
                                     requires_grad=False)
@@ -83,14 +86,17 @@ class EnsembleNet(nn.Cell):
 
     def construct(self, x):
         inputs = self.member_inputs(x)
-        mirrored = inputs
-        if self.any_flip:
-            mirrored = self.member_inputs(ops.flip(x, (3,)))
+        others = ()
+        for mirrored, crop in self.views:
+            others = others + (self.member_inputs(view_image(x, mirrored, crop)),)
         members = ()
         for i in range(len(self.bounds)):
             start, end = self.bounds[i]
             probs = ops.softmax(self.heads[i](inputs[:, start:end]), axis=-1)
-            if self.flip[i]:
-                probs = (probs + ops.softmax(self.heads[i](mirrored[:, start:end]), axis=-1)) / 2
-            members = members + (probs * self.weights[i],)
+            count = 1
+            for j in range(len(self.views)):
+                if self.uses[i][j]:
+                    probs = probs + ops.softmax(self.heads[i](others[j][:, start:end]), axis=-1)
+                    count = count + 1
+            members = members + (probs * (self.weights[i] / count),)
         return ops.log(ops.stack(members).sum(axis=0) + 1e-30)

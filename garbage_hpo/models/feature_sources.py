@@ -12,7 +12,6 @@ import numpy as np
 from omegaconf import ListConfig
 
 NORMALIZATIONS = ("none", "standardize")
-TTA_MODES = ("none", "flip")
 
 
 def parse_taps(value: Any, blocks: int) -> tuple[int, ...]:
@@ -44,7 +43,7 @@ class FeatureSources:
     taps: tuple[int, ...]
     normalize: str
     blocks: int  # blocks in backbone.features
-    tta: str = "none"  # flip: scores averaged with those of the mirrored photo (tta.py)
+    tta: str = "none"  # flip / crops: scores averaged with those of other views of the photo (tta.py)
     # training only (the network is the same): augmented views of each training photo the head also trains
     # on, one view per photo and epoch, and the seed their crops are drawn from (taps.train_view_inputs)
     train_views: int = 0

@@ -1,8 +1,8 @@
 """The deployable network when the head reads several blocks or standardized features (taps.py), or averages
-over the mirrored photo (tta.py).
+over other views of the photo (tta.py).
 
 Image -> backbone blocks, pooling the output of each tapped block -> concatenation -> (x - mean) / scale ->
-classifier (with TTA: the same for the mirrored image, probabilities averaged, returned as log-probabilities).
+classifier (with TTA: the same for each view, probabilities averaged, returned as log-probabilities).
 The standardization statistics are non-trainable parameters, so the checkpoint and the exported MINDIR carry
 them and a predictor needs nothing but the image. Parameter names stay `backbone.*` and `head.*` (plus
 `head_input.*`), like the classic `MobileNetV2`.
@@ -18,6 +18,8 @@ from mindspore import Parameter, nn
 from garbage_hpo.models.feature_sources import FeatureSources, Standardizer
 from garbage_hpo.models.head import Classifier, Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models.views import view_image
+from garbage_hpo.tta import EXTRA_VIEWS
 
 
 class TappedNet(nn.Cell):
@@ -27,7 +29,7 @@ class TappedNet(nn.Cell):
         self.head = Classifier(spec)
         self.use_max = spec.reduction == "max"
         self.tapped = tuple(i in sources.taps for i in range(sources.blocks))  # constant: unrolled in graph mode
-        self.tta = sources.tta == "flip"
+        self.views = EXTRA_VIEWS[sources.tta]  # constant: unrolled in graph mode
         width = spec.in_features
         self.head_input_mean = Parameter(ms.Tensor(np.zeros((1, width), np.float32)), name="head_input.mean",
                                          requires_grad=False)
@@ -44,11 +46,12 @@ class TappedNet(nn.Cell):
         return ops.mean(x, axis=(2, 3))
 
     def construct(self, x):
-        if self.tta:  # log of the mean probability of the photo and its mirror image (tta.py)
-            mirrored = ops.flip(x, (3,))
-            mean = (ops.softmax(self.scores(x), axis=-1) + ops.softmax(self.scores(mirrored), axis=-1)) / 2
-            return ops.log(mean + 1e-30)
-        return self.scores(x)
+        if not self.views:
+            return self.scores(x)
+        total = ops.softmax(self.scores(x), axis=-1)  # log of the mean probability over the views (tta.py)
+        for mirrored, crop in self.views:
+            total = total + ops.softmax(self.scores(view_image(x, mirrored, crop)), axis=-1)
+        return ops.log(total / (len(self.views) + 1) + 1e-30)
 
     def scores(self, x):
         pooled = ()

@@ -108,12 +108,13 @@ FoldCallback = Callable[[int, CVResult], None]  # (epoch, the fold curves so far
 
 @dataclass(frozen=True)
 class HeadInputs:
-    """Every photo's head input and label; `flipped`: the mirrored photos' inputs, to score validation with
-    test-time augmentation (tta.py); `train_views`: (views, photos, features) augmented views to train on."""
+    """Every photo's head input and label; `test_views`: the inputs of other views of the photos (mirrored,
+    cropped), to score validation with test-time augmentation (tta.py); `train_views`: (views, photos,
+    features) augmented views to train on."""
 
     pooled: np.ndarray
     labels: np.ndarray
-    flipped: np.ndarray | None = None
+    test_views: tuple[np.ndarray, ...] = ()
     train_views: np.ndarray | None = None
 
 
@@ -137,7 +138,7 @@ def cross_validate(spec: HeadSpec, inputs: HeadInputs, folds: list[Fold], head_c
 
     scalers = [Standardizer.fit(pooled[f.train]) for f in folds] if standardize else None
     curves = train_fold_stack(spec, FoldInputs(pooled, labels, [f.train for f in folds], [f.val for f in folds],
-                                               scalers, inputs.flipped, inputs.train_views), head_cfg, seed,
+                                               scalers, inputs.test_views, inputs.train_views), head_cfg, seed,
                             progress)
     return as_result(curves)
 

@@ -36,7 +36,7 @@ from garbage_hpo.taps import head_inputs
 from garbage_hpo.tracking import Tracker, flatten
 from garbage_hpo.train_views import train_view_inputs
 from garbage_hpo.training.loop import restore
-from garbage_hpo.tta import average_views
+from garbage_hpo.tta import EXTRA_VIEWS, average_views
 
 log = logging.getLogger("garbage_hpo.selection")
 
@@ -124,8 +124,8 @@ def cross_validate_head(settings: RunSettings, prepared: Prepared, folds: list[F
     pooled = head_inputs(settings, prepared)
     spec = settings.head.spec(prepared.index.num_classes, pooled.shape[1])
     sources = settings.sources
-    flipped = head_inputs(settings, prepared, flip=True) if sources.tta == "flip" else None
-    inputs = HeadInputs(pooled, prepared.labels, flipped, train_view_inputs(settings, prepared))
+    views = tuple(head_inputs(settings, prepared, flip=flip, crop=crop) for flip, crop in EXTRA_VIEWS[sources.tta])
+    inputs = HeadInputs(pooled, prepared.labels, views, train_view_inputs(settings, prepared))
     return cross_validate(spec, inputs, folds, settings.train, settings.seed, progress,
                           standardize=sources.normalize == "standardize")
 
@@ -194,12 +194,11 @@ def refit(settings: RunSettings, prepared: Prepared, epochs: int, selection: dic
 
 
 def head_scores(settings: RunSettings, prepared: Prepared, classifier: nn.Cell, scaler, rows: np.ndarray) -> np.ndarray:
-    """The head's scores for photos `rows` from cached features: standardized, and averaged with the mirrored
-    view when features.tta=flip, exactly as the exported network computes them from the image."""
-    views = [False, True] if settings.sources.tta == "flip" else [False]
+    """The head's scores for photos `rows` from cached features: standardized, and averaged over the other views
+    of features.tta (tta.py), exactly as the exported network computes them from the image."""
     scores = []
-    for flip in views:
-        x = head_inputs(settings, prepared, flip=flip)[rows]
+    for flip, crop in ((False, ""), *EXTRA_VIEWS[settings.sources.tta]):
+        x = head_inputs(settings, prepared, flip=flip, crop=crop)[rows]
         scores.append(classifier(ms.Tensor(scaler(x) if scaler is not None else x)).asnumpy())
     return average_views(*scores) if len(scores) > 1 else scores[0]
 

@@ -115,7 +115,8 @@ def _padded(fold_val: list[np.ndarray]) -> np.ndarray:
 class FoldInputs:
     """Every photo's head input and label, and each fold's training and validation positions into them.
     `scalers[f]` (e.g. fitted on fold f's training photos) transforms fold f's inputs, training and validation;
-    `flipped`: inputs of the mirrored photos, whose validation scores are averaged with the plain ones (tta.py);
+    `test_views`: inputs of other views of the photos (mirrored, cropped), whose validation scores are averaged
+    with the plain ones (tta.py);
     `train_views`: (views, photos, features) inputs of augmented views, which a fold trains on (its training
     photos' only) as `train_head` does."""
 
@@ -124,7 +125,7 @@ class FoldInputs:
     trains: list[np.ndarray]
     vals: list[np.ndarray]
     scalers: list[Callable[[np.ndarray], np.ndarray]] | None = None
-    flipped: np.ndarray | None = None
+    test_views: tuple[np.ndarray, ...] = ()
     train_views: np.ndarray | None = None
 
 
@@ -132,7 +133,7 @@ def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed:
                      on_epoch: EpochCallback | None = None, steps_cache: CompiledSteps = COMPILED_STEPS) -> FoldCurves:
     """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch."""
     pooled, labels, trains, vals = inputs.pooled, inputs.labels, inputs.trains, inputs.vals
-    scalers, flipped = inputs.scalers, inputs.flipped
+    scalers = inputs.scalers
     k = len(trains)
     batch = effective_batch_size(cfg.batch_size, min(len(t) for t in trains))
     steps = min(len(t) for t in trains) // batch
@@ -146,7 +147,7 @@ def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed:
     fold_x = [scale[f](with_views(pooled[t], None if views is None else views[:, t])) for f, t in enumerate(trains)]
     fold_t = [targets[t].astype(np.float32) for t in trains]
     x_val = ms.Tensor(_padded([scale[f](pooled[v]) for f, v in enumerate(vals)]))
-    x_flip = None if flipped is None else ms.Tensor(_padded([scale[f](flipped[v]) for f, v in enumerate(vals)]))
+    x_views = [ms.Tensor(_padded([scale[f](view[v]) for f, v in enumerate(vals)])) for view in inputs.test_views]
     eval_mask = ms.Tensor(np.ones((k, x_val.shape[1], spec.dropout_width), np.float32))
     keep = 1.0 - spec.dropout
     rows: dict[str, list] = {"acc": [], "top5": [], "loss": [], "train_loss": []}
@@ -167,8 +168,8 @@ def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed:
                                      f"{epoch}; lower the learning rate")
         stack.set_train(False)
         scores = stack(x_val, eval_mask).asnumpy()
-        if x_flip is not None:
-            scores = average_views(scores, stack(x_flip, eval_mask).asnumpy())
+        if x_views:
+            scores = average_views(scores, *[stack(x, eval_mask).asnumpy() for x in x_views])
         evals = [evaluate_scores(scores[f, : len(v)], labels[v]) for f, v in enumerate(vals)]
         kept.append(scores)
         for name, values in (("acc", [e.accuracy for e in evals]), ("top5", [e.top5 for e in evals]),

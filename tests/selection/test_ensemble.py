@@ -29,7 +29,8 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
     from garbage_hpo.tta import average_views, weighted_views
 
     base = (f"data.root={tiny_demo}", f"runs_dir={runs}", *TINY)
-    configs = [settings_of(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=flip"),
+    # one member averages over 12 views of each photo (tta=crops), the other sees the photo alone
+    configs = [settings_of(*base, "features.taps=[13,-1]", "features.normalize=standardize", "features.tta=crops"),
                settings_of(*base, "head.depth=2", "head.reduction=max", "schedule.lr_max=0.02")]
     prepared = prepare(configs[0])
     cv = ensemble_cv(configs, prepared)
@@ -46,7 +47,7 @@ def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_
                                                 {"cv_folds": 3}, tmp_path / "ens")
     card = json.loads(checkpoint.with_suffix(".json").read_text())
     assert images == len(prepared.index.samples) and len(card["ensemble"]) == 2
-    assert card["ensemble"][0]["features"]["tta"] == "flip" and card["ensemble"][1]["head"]["reduction"] == "max"
+    assert card["ensemble"][0]["features"]["tta"] == "crops" and card["ensemble"][1]["head"]["reduction"] == "max"
     predictor = Predictor.load(checkpoint)
     rows = np.arange(0, len(prepared.index.samples), 9)
     photos = [read_rgb(prepared.index.samples[i].path) for i in rows]
