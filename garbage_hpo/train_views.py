@@ -7,7 +7,7 @@ and augmentation settings; a view's crop depends on the seed, the view number an
 Each epoch the head trains on ONE view of each training photo, the plain photo or one of its K views, drawn by
 the run's seed and the epoch (training/batches.py `one_view_each`). A fold trains on its own training photos'
 views only; validation folds, the refit's test set and the exported network see the plain photo (with its
-mirror under `features.tta=flip`). Standardization keeps the statistics of the plain training photos, which is
+other views under `features.tta`). Standardization keeps the statistics of the plain training photos, which is
 what the exported network sees.
 """
 
