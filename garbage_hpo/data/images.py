@@ -77,6 +77,8 @@ def preprocess(rgb: np.ndarray, size: int, scaling: str) -> np.ndarray:
     x = rgb.astype(np.float32)
     if scaling == "minus_one_one":
         x = x / 127.5 - 1.0
+    elif scaling == "centered_128":  # the 8-bit TFLite MobileNets' input quantization (scale 1/128, zero 128)
+        x = x / 128.0 - 1.0
     elif scaling == "imagenet":
         x = (x - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB
     else:

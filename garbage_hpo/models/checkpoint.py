@@ -1,14 +1,19 @@
-"""Load pretrained MobileNetV2 weights into a backbone, strictly."""
+"""Load pretrained weights into a backbone, strictly; write converted weights as a checkpoint."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import mindspore as ms
+import numpy as np
 from mindspore import nn
 
-IGNORED_PREFIXES = ("moments.", "accum.", "head.", "beta1_power", "beta2_power")
+from garbage_hpo.files import writing
+
+# `imagenet_classifier.`: the 1001-way classifier an imported TFLite file keeps for checks (tflite_convert.py)
+IGNORED_PREFIXES = ("moments.", "accum.", "head.", "beta1_power", "beta2_power", "imagenet_classifier.")
 IGNORED_NAMES = {"global_step", "learning_rate", "momentum", "current_iterator_step", "last_overflow_iterator_step"}
 
 
@@ -22,6 +27,15 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def save_params(params: dict[str, np.ndarray], out: Path) -> None:
+    """Write `params` as a MindSpore checkpoint, whole or not at all (another process may read `out`)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.ckpt")
+    with writing(tmp):
+        ms.save_checkpoint([{"name": name, "data": ms.Tensor(value)} for name, value in params.items()], str(tmp))
+        tmp.replace(out)
 
 
 def _is_ignored(name: str) -> bool:

@@ -22,11 +22,17 @@ class WeightProfile:
     name: str
     padding: str  # "symmetric": pad k//2 on every side (ModelZoo); "same": TensorFlow 'same' (Keras)
     bn_eps: float
-    input_scaling: str  # "imagenet": (x - mean) / std; "minus_one_one": x / 127.5 - 1
+    input_scaling: str  # "imagenet": (x - mean) / std; "minus_one_one": x / 127.5 - 1; "centered_128": x / 128 - 1
     native_size: int
+    # "trained": BatchNorm layers hold the statistics they were trained with; "folded": the source folded
+    # BatchNorm into its convolutions, so each BatchNorm is an identity plus a bias (TFLite files)
+    batchnorm: str = "trained"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        fields = asdict(self)
+        if self.batchnorm == "trained":  # as profiles were recorded before folded weights: caches and cards keep
+            del fields["batchnorm"]     # their keys and hashes
+        return fields
 
 
 MODELZOO = WeightProfile("modelzoo", padding="symmetric", bn_eps=1e-5, input_scaling="imagenet", native_size=224)
@@ -34,7 +40,9 @@ KERAS = WeightProfile("keras", padding="same", bn_eps=1e-3, input_scaling="minus
 
 PROFILES = {p.name: p for p in (MODELZOO, KERAS)}
 PADDINGS = ("symmetric", "same")
-SCALINGS = ("imagenet", "minus_one_one")
+SCALINGS = ("imagenet", "minus_one_one", "centered_128")
+BATCHNORMS = ("trained", "folded")
+TFLITE_BN_EPS = 1e-3  # TensorFlow's default; a folded BatchNorm's variance is 1 - eps, so any value is exact
 
 
 def sidecar_path(checkpoint: Path) -> Path:
@@ -63,6 +71,7 @@ def profile_for_checkpoint(checkpoint: Path | None, requested: str = "auto") -> 
         profile = WeightProfile(**fields)
     except TypeError as err:
         raise ValueError(f"{sidecar}: malformed 'profile': {err}") from err
-    if profile.padding not in PADDINGS or profile.input_scaling not in SCALINGS:
-        raise ValueError(f"{sidecar}: profile padding must be one of {PADDINGS}, scaling one of {SCALINGS}")
+    if profile.padding not in PADDINGS or profile.input_scaling not in SCALINGS or profile.batchnorm not in BATCHNORMS:
+        raise ValueError(f"{sidecar}: profile padding must be one of {PADDINGS}, scaling one of {SCALINGS}, "
+                         f"batchnorm one of {BATCHNORMS}")
     return profile

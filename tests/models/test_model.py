@@ -24,6 +24,8 @@ def official_shapes() -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+@pytest.mark.skipif(not REFERENCE_TSV.is_file(), reason=f"{REFERENCE_TSV} absent (the project's ../shared, "
+                    "not on a user's machine)")
 def test_parameter_names_and_shapes_equal_the_official_checkpoint():
     net = MobileNetV2(MobileNetV2Backbone(1.0), Head(HeadSpec(num_classes=1000)))
     ours = {p.name: tuple(p.shape) for p in net.get_parameters()}
