@@ -73,6 +73,7 @@ def runs(tmp_path, mlflow_template, weights_dir, monkeypatch) -> Path:
     monkeypatch.setenv("GARBAGE_HPO_RUNS", str(folder))
     monkeypatch.setenv("GARBAGE_HPO_WEIGHTS", str(weights_dir))
     monkeypatch.delenv("GARBAGE_HPO_DATA", raising=False)
+    monkeypatch.delenv("GARBAGE_HPO_PRETRAINED", raising=False)
     monkeypatch.chdir(tmp_path)  # no datasets/ here: auto-discovery must not find the developer's data
     return folder
 

@@ -1,7 +1,8 @@
 """MobileNetV1 (Howard et al. 2017) in MindSpore, with a width multiplier: the course's second lab.
 
-No pretrained weights ship for it: it is trained from scratch (`model.pretrained=none` with a fine-tune
-stage over the whole network), usually at small width and resolution.
+ImageNet weights come from the TF-slim TFLite files (`model.pretrained=FILE.tflite` or a folder of them;
+models/tflite_convert.py maps their layers onto this cell tree); without them it is trained from scratch
+(`model.pretrained=none` with a fine-tune stage over the whole network).
 """
 
 from __future__ import annotations

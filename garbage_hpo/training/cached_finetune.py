@@ -18,6 +18,7 @@ from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.batchnorm_unfold import spread, unfold_batchnorm
 from garbage_hpo.training.compiled_steps import RESETTABLE_OPTIMIZER_VALUES, CompiledSteps
 from garbage_hpo.training.cut_cache import CutActivations, SuffixNet
 from garbage_hpo.training.finetune_stage import FinetuneConfig, freeze_backbone_prefix, predict_images
@@ -55,6 +56,9 @@ def finetune_cached(net: nn.Cell, acts: CutActivations, rows: TrainVal, cfg: Fin
     total = len(net.backbone.features)
     cut = cfg.cut_point(total)
     freeze_backbone_prefix(net, total - cut)
+    if cfg.batchnorm == "batch":  # folded (TFLite) BatchNorm re-estimated on this run's training rows first
+        trained = list(net.backbone.features.cells())[cut:]
+        unfold_batchnorm(trained, trained, acts.center_batch(train_rows[spread(len(train_rows))]))
     fresh = SuffixNet(net.backbone.features, cut, net.head)
     batch = effective_batch_size(cfg.batch_size, len(train_rows))
     steps_per_epoch = len(train_rows) // batch

@@ -13,6 +13,7 @@ from garbage_hpo.data.images import preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
+from garbage_hpo.training.batchnorm_unfold import spread, unfold_batchnorm
 from garbage_hpo.training.head_stage import StageConfig, build_train_step
 from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 
@@ -20,8 +21,9 @@ from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee,
 @dataclass(frozen=True)
 class FinetuneConfig(StageConfig):
     unfreeze: int | str = "all"  # "all" or the number of last backbone blocks to train
-    batchnorm: str = "batch"  # "batch": trained BatchNorm layers normalise with batch statistics; "frozen": with
-    #                           their stored statistics (small batches; exact data-parallel equivalence)
+    batchnorm: str = "batch"  # "batch": trained BatchNorm layers normalise with batch statistics (folded ones
+    #                           re-estimated first: batchnorm_unfold.py); "frozen": with their stored statistics
+    #                           (small batches; exact data-parallel equivalence)
     augment: bool = True  # random resized crop + flip of the training photos
     cached_views: int = 8  # augmented views per photo in the cut-point cache (cut_cache.py); 0: no cache
     cache_dtype: str = "float16"  # how the cache stores activations: float16 or float32
@@ -111,6 +113,10 @@ def finetune(net: MobileNetV2, images: TrainVal, cfg: FinetuneConfig, image: Ima
     image_size, scaling, seed = image.size, image.scaling, run.seed
     rank, workers = shard
     frozen = freeze_backbone_prefix(net, cfg.blocks_to_train(len(net.backbone.features)))
+    if cfg.batchnorm == "batch":  # folded (TFLite) BatchNorm re-estimated first; others unchanged
+        blocks = list(net.backbone.features.cells())
+        sample = np.stack([preprocess(train_rgb[i], image_size, scaling) for i in spread(len(train_rgb))])
+        unfold_batchnorm(blocks, blocks[len(frozen):], sample)
     batch = effective_batch_size(cfg.batch_size, len(train_rgb))
     if batch % workers:
         raise ValueError(f"finetune.batch_size={batch} must be a multiple of finetune.workers={workers}")
