@@ -211,7 +211,7 @@ def test_multi_objective_sweep_keeps_a_pareto_front_across_architectures(runs, t
         """)
     proc = run_cli("garbage_hpo.sweep", "+experiment=width_resolution", f"sweep.space={space}",
                    f"data.root={tiny_demo}", "sweep.n_trials=3", "sweep.sampler=random", "train.epochs=1",
-                   "train.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16")
+                   "train.batch_size=16", "sweep.cv_folds=2")
     assert "Pareto front" in proc.stdout
     assert proc.stdout.count("used from") == 1  # one photo line, whatever sizes and networks read the photos
     study = optuna.load_study(study_name="width_resolution", storage=f"sqlite:///{runs / 'optuna.db'}")
