@@ -220,3 +220,23 @@ def test_the_imported_checkpoint_sidecar_describes_its_file(shared_weights, impo
     graph = read_tflite(shared_weights / V2_FILE)
     assert graph.quantization == "uint8 per tensor" and graph.input_shape == (1, 224, 224, 3)
     assert (graph.input_scale, graph.input_zero_point) == (1 / 128, 128.0)
+
+
+@pytest.mark.slow
+def test_train_fine_tunes_and_predicts_on_imported_weights(runs, tiny_demo, shared_weights, imported_weights,
+                                                           monkeypatch):
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("GARBAGE_HPO_WEIGHTS", str(imported_weights))
+    source = shared_weights / V1_FILES[0.25][0]
+    proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", "model=mobilenetv1", "model.width=0.25",
+                   f"model.pretrained={source}", "data.image_size=64", "train.epochs=2", "train.batch_size=16",
+                   "finetune=last_blocks", "finetune.unfreeze=2", "finetune.epochs=1", "finetune.batch_size=16")
+    assert "finetune epoch 1" in proc.stdout + proc.stderr
+    card = json.loads(next((runs / "models").glob("*/model.json")).read_text())
+    assert card["profile"]["batchnorm"] == "folded" and card["profile"]["input_scaling"] == "centered_128"
+    assert card["architecture"] == "mobilenetv1" and card["width"] == 0.25
+    checkpoint = next((runs / "models").glob("*/model.ckpt"))
+    photo = str(next((tiny_demo / "train" / "00_03").iterdir()))
+    path, name, category, confidence = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}").stdout.split("\t")
+    assert path == photo and confidence.strip().endswith("%")
