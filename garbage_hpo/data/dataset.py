@@ -81,7 +81,15 @@ def _quick_check(path: Path, data: bytes) -> str | None:
 
 
 def _class_folders(split_dir: Path) -> list[str]:
-    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders of train/ or val/; a file named like a class (no suffix) or a photo left beside the
+    class folders is an error: it would otherwise drop a class, or a photo, without a word."""
+    entries = [p for p in split_dir.iterdir() if not p.name.startswith(".")]
+    stray = sorted(p.name for p in entries if not p.is_dir() and (p.suffix == "" or p.suffix.lower() in IMAGE_SUFFIXES))
+    if stray:
+        names = ", ".join(repr(n) for n in stray[:3]) + (" ..." if len(stray) > 3 else "")
+        raise DatasetError(f"{split_dir}: {names} {'is a file' if len(stray) == 1 else 'are files'}, not class "
+                           "folders: every entry there must be a folder of one class's photos")
+    return sorted(p.name for p in entries if p.is_dir())
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -150,3 +150,30 @@ def test_demo_set_is_deterministic_small_and_in_course_layout(tmp_path):
     # the default demo set (40 x 26 at 128 px) stays within its budget: scale this measurement
     assert sum((a / f).stat().st_size for f in files) * 10 * (128 / 96) ** 2 < 30e6
     assert elapsed * 10 < 60
+
+
+def test_a_class_folder_that_is_a_file_is_an_error_naming_it(tmp_path):
+    root = make_dataset(tmp_path / "d")
+    (root / "train" / "00_05").write_bytes(b"not a folder")  # a class folder replaced by a file
+    with pytest.raises(DatasetError, match=r"train: '00_05' is a file, not class folders"):
+        index_dataset(root)
+    root2 = make_dataset(tmp_path / "e", val=True)
+    (root2 / "val" / "stray.jpg").write_bytes(b"\xff\xd8")  # a photo beside the class folders
+    with pytest.raises(DatasetError, match=r"val: 'stray.jpg' is a file"):
+        index_dataset(root2)
+    root3 = make_dataset(tmp_path / "f")
+    (root3 / "train" / "README.txt").write_text("notes")  # other files beside the classes are left alone
+    (root3 / "train" / ".DS_Store").write_bytes(b"")
+    assert len(index_dataset(root3).classes) == 3
+
+
+def test_data_check_refuses_a_class_folder_that_is_a_file(tmp_path):
+    import subprocess
+    import sys
+
+    root = make_dataset(tmp_path / "d")
+    (root / "train" / "00_05").write_bytes(b"x")
+    proc = subprocess.run([sys.executable, "-m", "garbage_hpo.data", "check", f"data.root={root}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "'00_05' is a file, not class folders" in proc.stderr and "OK" not in proc.stdout
