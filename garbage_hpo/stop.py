@@ -71,8 +71,10 @@ class GracefulStop:
         self.force(name)
 
     def force(self, name: str) -> None:
+        """Close what is open and end the process. `name` is not printed: once MindSpore has run, a Ctrl-C
+        arrives re-sent as SIGTERM, so the signal's name would tell a user who pressed Ctrl-C the wrong thing."""
         what = "stop request" if self.immediate else "second stop request"
-        print(f"{what} ({name}): stopping now; {self.force_message}", file=sys.stderr, flush=True)
+        print(f"{what} (Ctrl-C or SIGTERM): stopping now; {self.force_message}", file=sys.stderr, flush=True)
         watchdog = threading.Timer(FORCE_TIMEOUT_S, os._exit, args=(130,))
         watchdog.daemon = True
         watchdog.start()
