@@ -137,6 +137,16 @@ def command_args(argv: list[str] | None, doc: str | None, log_format: str = "[%(
     return argv
 
 
+def number_value(key: str, text: object, kind: type[int] | type[float], meaning: str) -> int | float:
+    """`text` as an int or float, or a ValueError naming `key` and what it takes (not Python's own words)."""
+    try:
+        if isinstance(text, bool) or (kind is int and isinstance(text, float)):
+            raise ValueError
+        return kind(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={text!r}: {meaning}") from None
+
+
 def key_values(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, str], dict[str, str | bool]]:
     """(key=value overrides, --flags) of a command that takes nothing else; anything else raises ValueError."""
     overrides, given, extra = split_args(argv, flags)

@@ -35,7 +35,15 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, key_values, stop_at_once, tracking_uri
+from garbage_hpo.cli import (
+    command_args,
+    configure_runtime,
+    friendly_errors,
+    key_values,
+    number_value,
+    stop_at_once,
+    tracking_uri,
+)
 from garbage_hpo.model_card import read_card, update_card
 from garbage_hpo.run_config import recorded_config
 from garbage_hpo.stats import format_params
@@ -104,8 +112,10 @@ def locate(overrides: dict[str, str]):
     number = overrides.pop("trial", None)
     if number is not None and study_name is None:
         raise ValueError(f"trial={number}: name its study too, experiment=NAME")
-    best = find_trial(storage, study_name, int(number)) if number is not None else \
-        find_best_trial(storage, study_name)
+    if number is not None:
+        best = find_trial(storage, study_name, int(number_value("trial", number, int, "a trial number of the study")))
+    else:
+        best = find_best_trial(storage, study_name)
     client = client_for(uri)
     try:
         original = client.get_run(best.run_id)
@@ -309,7 +319,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     from garbage_hpo.settings import ensemble_setting, read_settings
     from garbage_hpo.tracking import Tracker, ui_hint, ui_link
 
-    tolerance = float(overrides.pop("tolerance", 0.5))
+    tolerance = number_value("tolerance", overrides.pop("tolerance", 0.5), float, "percentage points, e.g. 0.5")
     if tolerance < 0:
         raise ValueError(f"tolerance={tolerance}: percentage points, at least 0")
     requested_ensemble = overrides.pop("ensemble", None)

@@ -160,8 +160,9 @@ def _feature_sources(node: DictConfig, arch: str) -> FeatureSources:
     if isinstance(views, bool) or not isinstance(views, int) or views < 0:
         raise ValueError(f"features.train_views={views!r}: how many augmented views of each training photo the "
                          "head trains on, a whole number (0: the plain photos only)")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"features.view_seed={seed!r}: a whole number (the seed the views' crops are drawn from)")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"features.view_seed={seed!r}: a whole number, 0 or more (the seed the views' crops are "
+                         "drawn from)")
     return FeatureSources(parse_taps(node.taps, blocks), normalize, blocks, tta, views, seed)
 
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from garbage_hpo.baseline import config_from_args
-from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, stop_at_once
+from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, number_value, stop_at_once
 
 SHOWN = 20  # suspects printed
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with friendly_errors():
         cfg, flags = config_from_args(argv, {"json": False, "out": True})
-        if int(cfg.sweep.cv_folds) < 2:
+        if number_value("sweep.cv_folds", cfg.sweep.cv_folds, int, "a whole number of folds, 2 or more") < 2:
             raise ValueError("sweep.cv_folds must be at least 2: every photo needs a prediction from a model that "
                              "did not train on it")
         configure_runtime()

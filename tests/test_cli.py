@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 # trains a small two-layer head on 3 folds with the fold stack and prints what the runtime was told and a digest
@@ -50,3 +52,16 @@ def test_the_kernel_thread_count_is_set_and_changes_no_number():
     one, many = train_with_threads("1"), train_with_threads("4")
     assert one[0] == many[0] == "True"  # the runtime was told (MindSpore's own default is 25 threads)
     assert one[1] == many[1]  # the same training, bit for bit, with 1 or 4 kernel threads
+
+
+@pytest.mark.parametrize(("module", "args", "message"), [
+    ("garbage_hpo.data", ["suspects", "sweep.cv_folds=abc"], "sweep.cv_folds='abc': a whole number of folds"),
+    ("garbage_hpo.reproduce", ["tolerance=abc"], "tolerance='abc': percentage points"),
+    ("garbage_hpo.reproduce", ["experiment=head_depth", "trial=abc"], "trial='abc': a trial number of the study"),
+])
+def test_a_value_that_is_not_a_number_is_named_with_its_key(runs, module, args, message):
+    from tests.conftest import run_cli
+
+    proc = run_cli(module, *args, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "invalid literal" not in proc.stderr and "could not convert" not in proc.stderr

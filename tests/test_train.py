@@ -91,6 +91,7 @@ def test_bad_input_fails_fast_with_one_line_naming_the_key(runs, tiny_demo, over
     (["+train.epoch=3"], "train.epoch: not a key of this configuration (did you mean train.epochs?)"),
     (["seed=abc"], "seed='abc': expected a whole number"),
     (["train.epochs=0"], "train.epochs=0: the head trains for at least 1 epoch"),
+    (["sweep.cv_folds=3", "features.view_seed=-1"], "features.view_seed=-1: a whole number, 0 or more"),
 ])
 def test_unknown_keys_and_mistyped_values_fail_before_any_run(runs, tiny_demo, overrides, message):
     proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY, *overrides, check=False)
