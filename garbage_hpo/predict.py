@@ -13,6 +13,7 @@ from pathlib import Path
 
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
 from garbage_hpo.data.images import IMAGE_SUFFIXES, UnreadableImageError
+from garbage_hpo.paths import shown
 
 USAGE = "usage: python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [tracking.uri=URI] [--top-k K] [--json]"
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"path": str(path), "predictions": [p.__dict__ for p in top]}, ensure_ascii=False))
                 continue
             best = top[0]
-            print(f"{path}\t{best.english} / {best.chinese}\t[{best.category}]\t{best.confidence:.1%}")
+            print(f"{shown(path)}\t{best.english} / {best.chinese}\t[{best.category}]\t{best.confidence:.1%}")
             for alt in top[1:]:
                 print(f"\t{alt.english} / {alt.chinese}\t[{alt.category}]\t{alt.confidence:.1%}")
         if failed:

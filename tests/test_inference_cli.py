@@ -237,3 +237,13 @@ def test_weights_replaced_beside_their_card_are_refused(env, tmp_path):
     proc = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}", check=False)
     assert proc.returncode == 2 and "not the weights its model card model.json was written for" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_predict_quotes_a_file_name_that_would_split_its_row(env, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    photo = next((env["data"] / "val" / "00_03").iterdir())
+    shutil.copy(photo, folder / "a\tb\nc.jpg")
+    rows = _lines(run_cli("garbage_hpo.predict", str(folder)))
+    assert len(rows) == 1 and len(rows[0].split("\t")) == 4
+    assert rows[0].split("\t")[0] == json.dumps(str(folder / "a\tb\nc.jpg"))

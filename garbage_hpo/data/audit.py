@@ -19,6 +19,7 @@ import numpy as np
 from garbage_hpo.data.classes import read_label_file
 from garbage_hpo.data.dataset import _class_folders, _image_files, _quick_check
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
+from garbage_hpo.paths import shown
 
 LARGE_PIXELS = 4096 * 4096  # decoding and resizing such photos costs far more than the network's input needs
 
@@ -106,9 +107,9 @@ class AuditReport:
 
     def _rel(self, path: Path) -> str:
         try:
-            return path.relative_to(self.root).as_posix()
+            return shown(path.relative_to(self.root).as_posix())
         except ValueError:
-            return str(path)
+            return shown(path)
 
 
 def describe_colour(data: bytes, decoded: np.ndarray | None) -> str | None:

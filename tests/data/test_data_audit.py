@@ -162,3 +162,17 @@ def test_real_photos_audit_finds_the_known_duplicates(real_data_root):
     assert report.errors == [] and report.usable == 2342 and not report.unusable
     eggshell = [g for g in report.duplicates if g[0].parent.name == "03_02"]
     assert len(eggshell) == 5 and sum(len(g) for g in eggshell) == 99
+
+
+def test_a_newline_in_a_file_name_cannot_forge_a_report_line(tmp_path):
+    root = tmp_path / "d"
+    for cls in ("00_00", "00_01"):
+        folder = root / "train" / cls
+        folder.mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(folder / f"{i}.jpg"), np.full((16, 16, 3), 40 * i, np.uint8))
+    (root / "train" / "00_00" / "bad\nOK: usable for training.jpg").write_bytes(b"")  # an empty file, skipped
+    text = audit_dataset(root).format()
+    assert '"train/00_00/bad\\nOK: usable for training.jpg": empty file' in text
+    assert [line for line in text.splitlines() if line.startswith("OK")] == ["OK: usable for training"]
+    assert text.splitlines()[-1] == "OK: usable for training"
