@@ -19,7 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 MISSING = object()
 # documented words a numeric key also takes (its default in some config group is a number)
-ALSO_ALLOWED = {"finetune.unfreeze": ("all",)}
+ALSO_ALLOWED = {"finetune.unfreeze": ("all",), "sweep.ensemble": ("caruana",)}
 
 
 def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -282,6 +282,13 @@ def test_bad_sweep_settings_stop_before_any_study_or_run(runs, tiny_demo, overri
     assert not (runs / "optuna.db").exists() and not (runs.parent / "x").exists()
 
 
+def test_the_documented_sweep_ensemble_caruana_is_taken_on_the_command_line(runs, tiny_demo):
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.ensemble=caruana",
+                   "sweep.n_trials=0", check=False)
+    assert proc.returncode == 0 and "expected a whole number" not in proc.stderr, proc.stderr
+    assert "nothing to do" in proc.stdout
+
+
 @pytest.mark.slow
 def test_a_finished_sweep_or_n_trials_0_says_nothing_to_do_and_opens_no_run(runs, tiny_demo):
     proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=0")
