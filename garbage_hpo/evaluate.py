@@ -23,6 +23,7 @@ import numpy as np
 from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
 from garbage_hpo.data.dataset import DatasetError, DatasetIndex, index_dataset
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
+from garbage_hpo.files import check_writable_folder
 from garbage_hpo.metrics import confusion_matrix, evaluate_scores, per_category_accuracy, per_class_accuracy
 from garbage_hpo.stats import wilson
 from garbage_hpo.tta import softmax
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with friendly_errors():
         overrides, flags, split, root, index = parse_request(argv)
+        if overrides.get("out"):  # before the model and the photos: their work would be lost
+            check_writable_folder(Path(overrides["out"]), "out")
         configure_runtime()
         stop_at_once("evaluate")
         # MindSpore and MLflow only once the request is known to be good: bad input is refused in a second

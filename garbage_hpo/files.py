@@ -148,3 +148,15 @@ def check_room(path: Path, needed_bytes: int, setting: str | None = None) -> Non
                            f"({sizes}); lower {setting} or free space")
     raise NoSpaceError(errno.ENOSPC, f"no space left on {device_of(folder)} while writing {path} ({sizes}); free "
                        "some space there (or point runs/ elsewhere with GARBAGE_HPO_RUNS) and run the command again")
+
+
+def check_writable_folder(folder: Path, setting: str) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written, naming the setting."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-check.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{setting}={folder}: cannot write there ({err.strerror or err}); choose another "
+                         "folder") from None

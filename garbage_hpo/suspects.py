@@ -24,6 +24,7 @@ from pathlib import Path
 
 from garbage_hpo.baseline import config_from_args
 from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, number_value, stop_at_once
+from garbage_hpo.files import check_writable_folder
 
 SHOWN = 20  # suspects printed
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         if number_value("sweep.cv_folds", cfg.sweep.cv_folds, int, "a whole number of folds, 2 or more") < 2:
             raise ValueError("sweep.cv_folds must be at least 2: every photo needs a prediction from a model that "
                              "did not train on it")
+        if "out" in flags:  # before the probe's work, which an unwritable folder would lose
+            check_writable_folder(Path(str(flags["out"])), "--out")
         configure_runtime()
         stop_at_once("suspects")
         report = find_and_write(cfg, Path(str(flags["out"])) if "out" in flags else None)

@@ -65,3 +65,20 @@ def test_a_value_that_is_not_a_number_is_named_with_its_key(runs, module, args, 
     proc = run_cli(module, *args, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and "invalid literal" not in proc.stderr and "could not convert" not in proc.stderr
+
+
+@pytest.mark.parametrize(("module", "args", "setting"), [
+    ("garbage_hpo.evaluate", ["model=champion", "data.split=train"], "out"),
+    ("garbage_hpo.data", ["suspects"], "--out"),
+])
+def test_an_unwritable_output_folder_is_refused_before_any_work(runs, tiny_demo, tmp_path, module, args, setting):
+    from tests.conftest import run_cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # a folder under a regular file can never be created, even by root
+    out = blocker / "reports"
+    given = [f"out={out}"] if setting == "out" else ["--out", str(out)]
+    proc = run_cli(module, *args, f"data.root={tiny_demo}", *given, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{setting}={out}: cannot write there" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (runs / "cache").exists()  # refused before any feature or model work
