@@ -34,6 +34,7 @@ from garbage_hpo.settings import RunSettings, read_settings
 from garbage_hpo.stats import describe_split
 from garbage_hpo.store_check import check_tracking_store
 from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
+from garbage_hpo.train_views import check_view_room
 
 log = logging.getLogger("garbage_hpo.train")
 
@@ -49,6 +50,7 @@ def main(cfg: DictConfig) -> float:
         configure_runtime()
         stop_at_once("train")
         prepared = prepare(settings)
+        check_view_room(settings, prepared)  # augmented views the disk cannot hold: refused before the run opens
         tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
         status = "FAILED"

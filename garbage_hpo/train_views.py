@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from garbage_hpo.feature_engines import block_channels, resolve_engine
+from garbage_hpo.features import FeatureView, cache_key
+from garbage_hpo.files import check_room
+from garbage_hpo.models.factory import new_backbone
 from garbage_hpo.preparation import Prepared
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.taps import head_inputs
@@ -26,4 +30,22 @@ def train_view_inputs(settings: RunSettings, prepared: Prepared) -> np.ndarray |
     count = settings.sources.train_views
     if not count:
         return None
+    check_view_room(settings, prepared)
     return np.stack([head_inputs(settings, prepared, augmented=v) for v in range(1, count + 1)])
+
+
+def check_view_room(settings: RunSettings, prepared: Prepared) -> None:
+    """Refuse, before the first view is computed, views the disk cannot hold (each a cache file of every photo's
+    mean- and max-pooled outputs, float32), naming features.train_views with the size."""
+    sources, spec = settings.sources, prepared.spec
+    if not sources.train_views:
+        return
+    all_blocks = not sources.last_only
+    engine = resolve_engine(settings.data.feature_engine)
+    folder = settings.runs / "cache" / "features"
+    keys = (cache_key(prepared.index, spec, prepared.image_size, engine, all_blocks,
+                      FeatureView(False, v, sources.view_seed)) for v in range(1, sources.train_views + 1))
+    missing = [key for key in keys if not (folder / f"{key}.npz").is_file()]
+    backbone = new_backbone(spec.arch, spec.width, spec.profile)
+    channels = sum(block_channels(backbone)) if all_blocks else backbone.out_channels
+    check_room(folder, len(missing) * len(prepared.index.samples) * channels * 2 * 4, "features.train_views")

@@ -8,6 +8,7 @@ import json
 import mindspore as ms
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from garbage_hpo.data.dataset import index_dataset
 from garbage_hpo.data.images import read_rgb
@@ -119,3 +120,15 @@ def test_train_views_settings_are_checked_before_any_work(runs, tiny_demo, args,
     proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", "data.image_size=64", *args, check=False)
     assert proc.returncode == 2 and message in proc.stderr + proc.stdout
     assert not (runs / "cache").exists()
+
+
+def test_views_the_disk_cannot_hold_are_refused_before_the_run_opens(runs, tiny_demo):
+    proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", "data.image_size=64", "sweep.cv_folds=2",
+                   "features.train_views=100000", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "features.train_views: the cache it asks for needs more room than the disk has" in proc.stderr
+    assert "MiB needed" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list((runs / "cache" / "features").glob("*.npz"))[1:]  # the plain features only, no view
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    assert client.get_experiment_by_name("garbage-hpo-train") is None or not client.search_runs(
+        [client.get_experiment_by_name("garbage-hpo-train").experiment_id])
