@@ -19,6 +19,7 @@ from garbage_hpo.models.factory import ARCHITECTURES, num_blocks
 from garbage_hpo.models.feature_sources import NORMALIZATIONS, FeatureSources, parse_taps
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.paths import runs_dir
+from garbage_hpo.store_check import hide_passwords
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.optim import check_optimizer
@@ -94,12 +95,14 @@ def read_settings(cfg: DictConfig) -> RunSettings:
     if model.name not in ARCHITECTURES:
         raise ValueError(f"model.name={model.name!r}: choose one of {sorted(ARCHITECTURES)}")
     train, finetune = _stage_configs(cfg)
+    # what runs record (params, config.yaml, model cards): never a database or server password
+    recorded = hide_passwords(OmegaConf.to_container(cfg, resolve=True))
     settings = RunSettings(
         seed=int(cfg.seed), runs=runs_dir(cfg.runs_dir), data=_data_settings(cfg.data), model=model,
         head=_head_settings(cfg.head), train=train, finetune=finetune,
         finetune_workers=_workers(cfg.finetune.workers), sources=_feature_sources(cfg.features, model.name),
-        cv_folds=_cv_folds(cfg.sweep.cv_folds), config=OmegaConf.to_container(cfg, resolve=True),
-        config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+        cv_folds=_cv_folds(cfg.sweep.cv_folds), config=recorded,
+        config_yaml=OmegaConf.to_yaml(OmegaConf.create(recorded)))
     _check_run(settings)
     return settings
 

@@ -8,10 +8,12 @@ here before any data or model work, with a short timeout and no retries.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from garbage_hpo.files import NoSpaceError, check_room
 
@@ -19,13 +21,22 @@ DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 STORE_ROOM_BYTES = 16 << 20  # free space a local store needs to record a run (its WAL file grows first)
 
 
-def hide_password(uri: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
+USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):([^@/\s]*)@")
 
-        return make_url(uri).render_as_string(hide_password=True)
-    except Exception:  # not a database URL: nothing to hide
-        return uri
+
+def hide_password(uri: str) -> str:
+    """`uri` with the password of its user part (scheme://user:PASSWORD@host) shown as ***, for every scheme:
+    database URLs and an MLflow server behind basic auth alike."""
+    return USERINFO_PASSWORD.sub(r"\1:***@", uri) if isinstance(uri, str) else uri
+
+
+def hide_passwords(value: Any) -> Any:
+    """A recorded config (nested dicts, lists, strings) with every URI's password hidden: what runs record."""
+    if isinstance(value, dict):
+        return {k: hide_passwords(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_passwords(v) for v in value]
+    return hide_password(value) if isinstance(value, str) else value
 
 
 def _check_sqlite(uri: str) -> None:

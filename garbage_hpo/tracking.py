@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from garbage_hpo.files import remove_partial_files
 from garbage_hpo.sqlite_wal import schema_lock, use_wal
+from garbage_hpo.store_check import hide_password
 
 T = TypeVar("T")
 
@@ -109,7 +110,8 @@ def ui_link(uri: str, experiment_id: str, run_id: str | None = None, view: str |
     """Where the MLflow UI shows this experiment's training runs (or one run, or a saved view of the runs
     table: garbage_hpo.ui_views). MLflow 3 opens an experiment on its GenAI overview unless the URL asks for
     `workflowType=machine_learning`."""
-    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{UI_PORT}"
+    base = hide_password(uri).rstrip("/").replace(":***@", "@") if uri.startswith(("http://", "https://")) \
+        else f"http://127.0.0.1:{UI_PORT}"
     if run_id:
         return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
     shown = f"&viewStateShareKey={view}" if view else ""
@@ -121,7 +123,7 @@ def ui_hint(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return ""
     port = f" UI_PORT={UI_PORT}" if UI_PORT != 5000 else ""
-    return f" (start the UI with: make ui STORE={uri}{port})"
+    return f" (start the UI with: make ui STORE={hide_password(uri)}{port})"
 
 
 OPEN_TRACKERS: set[Tracker] = set()  # runs this process has open, closed KILLED by close_open_runs on a stop

@@ -32,7 +32,7 @@ from garbage_hpo.selection.run import (
 )
 from garbage_hpo.settings import RunSettings, read_settings
 from garbage_hpo.stats import describe_split
-from garbage_hpo.store_check import check_tracking_store
+from garbage_hpo.store_check import check_tracking_store, hide_password
 from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
 from garbage_hpo.train_views import check_view_room
 
@@ -65,8 +65,8 @@ def main(cfg: DictConfig) -> float:
             raise
         finally:
             tracker.end(status)
-        print(f"mlflow run {tracker.run_id} in {uri}: {ui_link(uri, tracker.experiment_id, tracker.run_id)}"
-              f"{ui_hint(uri)}")
+        link = ui_link(uri, tracker.experiment_id, tracker.run_id)
+        print(f"mlflow run {tracker.run_id} in {hide_password(uri)}: {link}{ui_hint(uri)}")
         return value
 
 

@@ -15,6 +15,7 @@ from garbage_hpo.selection.probe import ProbeResult
 from garbage_hpo.selection.run import log_photo_list
 from garbage_hpo.settings import RunSettings, SweepSettings
 from garbage_hpo.stop import GracefulStop
+from garbage_hpo.store_check import hide_password
 from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
@@ -132,7 +133,7 @@ class Sweep:
         log.info("sweep %s: %s", self.study_name, self.space.question or "(no question stated)")
         log.info("study %r in %s: %d of %d trials done%s; MLflow %s", self.study_name,
                  self.settings.storage.split("@")[-1], done, target,
-                 f", {lost} left RUNNING by a dead process settled" if lost else "", self.tracking_uri)
+                 f", {lost} left RUNNING by a dead process settled" if lost else "", hide_password(self.tracking_uri))
         if done >= target:  # no new parent run for a sweep with nothing left to do
             print(f"nothing to do: study {self.study_name!r} has {done} of sweep.n_trials={target} trials done; "
                   "raise sweep.n_trials to run more", flush=True)

@@ -154,3 +154,32 @@ def test_workers_starting_together_on_a_new_database_all_open_the_storage(databa
     study = optuna.create_study(storage=opened[0], study_name="race", load_if_exists=True)
     assert optuna.load_study(study_name="race", storage=opened[3]).study_name == study.study_name
 
+
+
+def test_a_database_password_is_never_recorded_nor_printed(runs, tiny_demo, databases):
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import run_cli
+    from tests.sweep.test_sweep import TINY_SWEEP
+
+    secret = "s3cret-Pw"  # the server trusts local connections: any password opens them, none may be written
+    optuna_db, mlflow_db = (url.replace("postgres@", f"postgres:{secret}@") for url in databases)
+    proc = run_cli("garbage_hpo.sweep", *TINY_SWEEP, f"data.root={tiny_demo}", "sweep.n_trials=1",
+                   f"sweep.storage={optuna_db}", f"tracking.uri={mlflow_db}")
+    assert secret not in proc.stdout + proc.stderr
+    client = MlflowClient(tracking_uri=mlflow_db)
+    found = client.search_runs([client.get_experiment_by_name("head_depth").experiment_id])
+    assert {r.data.tags["hpo.role"] for r in found} == {"sweep", "trial"}
+    for run in found:
+        recorded = [*run.data.params.values(), *run.data.tags.values(), run.info.run_name or ""]
+        assert not [v for v in recorded if secret in v], run.info.run_name
+        for artifact in client.list_artifacts(run.info.run_id):
+            if artifact.path.endswith((".yaml", ".json", ".txt", ".md", ".html")):
+                text = Path(client.download_artifacts(run.info.run_id, artifact.path, str(runs))).read_text()
+                assert secret not in text, artifact.path
+    assert any(v == optuna_db.replace(secret, "***") for r in found for v in r.data.params.values())
+    written = [p for p in runs.rglob("*") if p.is_file() and p.suffix in (".yaml", ".json", ".txt", ".csv")]
+    assert written and not [p for p in written if secret in p.read_text(errors="replace")]
+    trained = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", "data.image_size=64", "train.epochs=1",
+                      f"tracking.uri={mlflow_db}")
+    assert secret not in trained.stdout + trained.stderr and "postgres:***@" in trained.stdout
