@@ -19,10 +19,20 @@ def folded_backbone(seed: int = 0):
     return backbone
 
 
+PHOTOS = np.random.default_rng(0).normal(0, 1, (16, 3, 64, 64)).astype(np.float32)
+
+
+def in_batch_mode(backbone, blocks, trained: int) -> np.ndarray:
+    """The backbone's output with its last `trained` blocks in training mode (batch statistics)."""
+    backbone.set_train(True)
+    for block in blocks[:-trained]:
+        block.set_train(False)
+    return backbone(ms.Tensor(PHOTOS)).asnumpy()
+
+
 def test_unfolding_keeps_the_function_and_measures_the_statistics():
     backbone = folded_backbone()
-    blocks = list(backbone.features.cells())
-    x = np.random.default_rng(0).normal(0, 1, (16, 3, 64, 64)).astype(np.float32)
+    blocks, x = list(backbone.features.cells()), PHOTOS
     backbone.set_train(False)
     before = backbone(ms.Tensor(x)).asnumpy()
     changed = unfold_batchnorm(blocks, blocks[-2:], x)  # the last 2 blocks are trained: 2 BatchNorms each
@@ -33,23 +43,15 @@ def test_unfolding_keeps_the_function_and_measures_the_statistics():
     bn = blocks[-1].pointwise.features[1]
     assert not is_folded(bn) and float(bn.moving_variance.asnumpy().mean()) != 1.0 - 1e-3
     assert is_folded(blocks[0].features[1])  # frozen blocks untouched
-    backbone.set_train(True)
-    for block in blocks[:-2]:
-        block.set_train(False)
-    in_batch_mode = backbone(ms.Tensor(x)).asnumpy()
-    np.testing.assert_allclose(in_batch_mode, before, rtol=1e-3, atol=1e-3 * np.abs(before).max())
+    np.testing.assert_allclose(in_batch_mode(backbone, blocks, 2), before, rtol=1e-3, atol=1e-3 * np.abs(before).max())
 
 
 def test_without_unfolding_batch_statistics_would_change_the_network():
     backbone = folded_backbone()
     blocks = list(backbone.features.cells())
-    x = np.random.default_rng(0).normal(0, 1, (16, 3, 64, 64)).astype(np.float32)
     backbone.set_train(False)
-    before = backbone(ms.Tensor(x)).asnumpy()
-    backbone.set_train(True)
-    for block in blocks[:-2]:
-        block.set_train(False)
-    naive = backbone(ms.Tensor(x)).asnumpy()
+    before = backbone(ms.Tensor(PHOTOS)).asnumpy()
+    naive = in_batch_mode(backbone, blocks, 2)
     assert np.abs(naive - before).max() > 0.1 * np.abs(before).max()
 
 
