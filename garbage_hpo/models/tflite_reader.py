@@ -102,12 +102,19 @@ def _options(op: tflite.Operator, kind: str) -> tuple[int, str, str, int]:
     return options.StrideH(), PADDINGS.get(options.Padding(), "unknown"), act, multiplier
 
 
-def _conv(model: tflite.Model, graph: tflite.SubGraph, op: tflite.Operator, kind: str) -> TfliteConv:
-    weight_t = graph.Tensors(op.Inputs(1))
-    bias_t = graph.Tensors(op.Inputs(2)) if op.InputsLength() > 2 and op.Inputs(2) >= 0 else None
+def _stored(graph: tflite.SubGraph, index: int, dequantized: dict[int, int]) -> tflite.Tensor:
+    """The tensor holding the constant behind input `index`: float16 files keep a weight as a float16 constant
+    turned into float32 by a DEQUANTIZE operator, whose input is the stored tensor."""
+    return graph.Tensors(dequantized.get(index, index))
+
+
+def _conv(model: tflite.Model, graph: tflite.SubGraph, op: tflite.Operator, kind: str,
+          dequantized: dict[int, int]) -> TfliteConv:
+    weight_t = _stored(graph, op.Inputs(1), dequantized)
+    bias_t = _stored(graph, op.Inputs(2), dequantized) if op.InputsLength() > 2 and op.Inputs(2) >= 0 else None
     weight = tensor_array(model, weight_t)
-    bias = tensor_array(model, bias_t) if bias_t is not None else np.zeros(weight.shape[-1 if kind == "depthwise"
-                                                                                        else 0], np.float32)
+    outputs = weight.shape[-1] if kind == "depthwise" else weight.shape[0]
+    bias = tensor_array(model, bias_t) if bias_t is not None else np.zeros(outputs, np.float32)
     names = [weight_t.Name().decode()] + ([bias_t.Name().decode()] if bias_t is not None else [])
     stride, padding, activation, multiplier = _options(op, kind)
     return TfliteConv(_scope(*names), kind, weight, bias, stride, padding, activation, multiplier, op.Inputs(0),
@@ -128,13 +135,15 @@ def read_tflite(path: Path) -> TfliteGraph:
     if model.SubgraphsLength() < 1:
         raise TfliteFormatError(f"{path}: the file holds no subgraph")
     graph = model.Subgraphs(0)
+    operators = [graph.Operators(i) for i in range(graph.OperatorsLength())]
+    dequantized = {op.Outputs(0): op.Inputs(0) for op in operators
+                   if _opcode(model, op) == tflite.BuiltinOperator.DEQUANTIZE}
     convs = []
-    for index in range(graph.OperatorsLength()):
-        op = graph.Operators(index)
+    for index, op in enumerate(operators):
         kind = CONV_KINDS.get(_opcode(model, op))
         if kind is not None:
             try:
-                convs.append(_conv(model, graph, op, kind))
+                convs.append(_conv(model, graph, op, kind, dequantized))
             except TfliteFormatError as err:
                 raise TfliteFormatError(f"{path}: operator {index}: {err}") from err
     first = graph.Tensors(graph.Inputs(0))
@@ -142,13 +151,13 @@ def read_tflite(path: Path) -> TfliteGraph:
     scaled = quant is not None and quant.ScaleLength() > 0 and first.Type() in QUANTIZED
     return TfliteGraph(tuple(convs), tuple(int(d) for d in first.ShapeAsNumpy()),
                        float(quant.ScaleAsNumpy()[0]) if scaled else None,
-                       float(quant.ZeroPointAsNumpy()[0]) if scaled else None, _storage(model, graph))
+                       float(quant.ZeroPointAsNumpy()[0]) if scaled else None,
+                       _storage(model, graph, operators, dequantized))
 
 
-def _storage(model: tflite.Model, graph: tflite.SubGraph) -> str:
+def _storage(model: tflite.Model, graph: tflite.SubGraph, operators: list, dequantized: dict[int, int]) -> str:
     """How the convolutions' weights are stored: "uint8 per tensor", "int8 per channel", "float16", "float32"."""
-    weights = [graph.Tensors(op.Inputs(1)) for op in (graph.Operators(i) for i in range(graph.OperatorsLength()))
-               if _opcode(model, op) in CONV_KINDS]
+    weights = [_stored(graph, op.Inputs(1), dequantized) for op in operators if _opcode(model, op) in CONV_KINDS]
     for kind, name in QUANTIZED.items():
         quantized = [t for t in weights if t.Type() == kind]
         if quantized:
