@@ -13,12 +13,15 @@ what the exported network sees.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from garbage_hpo.feature_engines import block_channels, resolve_engine
 from garbage_hpo.features import FeatureView, cache_key
 from garbage_hpo.files import check_room
 from garbage_hpo.models.factory import new_backbone
+from garbage_hpo.models.profiles import WeightProfile
 from garbage_hpo.preparation import Prepared
 from garbage_hpo.settings import RunSettings
 from garbage_hpo.taps import head_inputs
@@ -46,6 +49,12 @@ def check_view_room(settings: RunSettings, prepared: Prepared) -> None:
     keys = (cache_key(prepared.index, spec, prepared.image_size, engine, all_blocks,
                       FeatureView(False, v, sources.view_seed)) for v in range(1, sources.train_views + 1))
     missing = [key for key in keys if not (folder / f"{key}.npz").is_file()]
-    backbone = new_backbone(spec.arch, spec.width, spec.profile)
-    channels = sum(block_channels(backbone)) if all_blocks else backbone.out_channels
+    channels = _pooled_width(spec.arch, spec.width, spec.profile, all_blocks)
     check_room(folder, len(missing) * len(prepared.index.samples) * channels * 2 * 4, "features.train_views")
+
+
+@lru_cache(maxsize=8)
+def _pooled_width(arch: str, width: float, profile: WeightProfile, all_blocks: bool) -> int:
+    """Columns of one pooled feature row (every block's, or the last's): built once per network, not per trial."""
+    backbone = new_backbone(arch, width, profile)
+    return sum(block_channels(backbone)) if all_blocks else backbone.out_channels
