@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, key_values, stop_at_once
+from garbage_hpo.runtime import command_args, configure_runtime, friendly_errors, key_values
+from garbage_hpo.tracking import stop_at_once
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg, flags = config_from_args(argv, {"json": False})
         configure_runtime()
         stop_at_once("baseline")
-        from garbage_hpo.preparation import prepare
-        from garbage_hpo.selection.probe import probe_for
-        from garbage_hpo.settings import read_settings
+        from garbage_hpo.config import read_settings
+        from garbage_hpo.pipeline import prepare
+        from garbage_hpo.selection import probe_for
 
         settings = read_settings(cfg)
         prepared = prepare(settings)

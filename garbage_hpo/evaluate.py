@@ -20,13 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once, tracking_uri
-from garbage_hpo.data.dataset import DatasetError, DatasetIndex, index_dataset
-from garbage_hpo.data.images import UnreadableImageError, read_rgb
-from garbage_hpo.files import check_writable_folder
-from garbage_hpo.metrics import confusion_matrix, evaluate_scores, per_category_accuracy, per_class_accuracy
-from garbage_hpo.stats import wilson
-from garbage_hpo.tta import softmax
+from garbage_hpo.data import DatasetError, DatasetIndex, UnreadableImageError, index_dataset, read_rgb
+from garbage_hpo.metrics import (
+    confusion_matrix,
+    evaluate_scores,
+    per_category_accuracy,
+    per_class_accuracy,
+    wilson,
+)
+from garbage_hpo.models import softmax
+from garbage_hpo.runtime import check_writable_folder, configure_runtime, friendly_errors, split_args
+from garbage_hpo.tracking import stop_at_once, tracking_uri
 
 KNOWN_KEYS = {"model", "data.root", "data.split", "out", "log", "tracking.uri"}
 
@@ -43,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_runtime()
         stop_at_once("evaluate")
         # MindSpore and MLflow only once the request is known to be good: bad input is refused in a second
-        from garbage_hpo.model_ref import resolve_model
-        from garbage_hpo.paths import runs_dir
-        from garbage_hpo.predictor import Predictor
+        from garbage_hpo.deploy import Predictor, resolve_model
+        from garbage_hpo.runtime import runs_dir
 
         uri = tracking_uri(overrides)
         checkpoint = resolve_model(overrides.get("model"), uri, runs_dir() / "model_cache")
@@ -133,8 +136,13 @@ def write_outputs(out: Path, report: dict, scores: np.ndarray, labels: np.ndarra
                   index: DatasetIndex) -> list[Path]:
     """The confusion matrix, the error gallery (`errors_NN.png`: the most confident mistakes first, 36 a page)
     and report.json in `out`; the files written."""
-    from garbage_hpo.gallery import contact_sheets, error_captions, figure_names, most_confident_mistakes
-    from garbage_hpo.plots import confusion_png  # matplotlib only where it draws
+    from garbage_hpo.figures import (
+        confusion_png,  # matplotlib only where it draws
+        contact_sheets,
+        error_captions,
+        figure_names,
+        most_confident_mistakes,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     names = figure_names(index.classes)
@@ -151,8 +159,7 @@ def write_outputs(out: Path, report: dict, scores: np.ndarray, labels: np.ndarra
 
 def log_run(uri: str, artifacts: Path, files: list[Path], report: dict, index: DatasetIndex) -> str:
     """The evaluation as an MLflow run of the experiment garbage-hpo-eval; returns its id."""
-    from garbage_hpo.metric_names import per_category_metrics, per_class_metrics
-    from garbage_hpo.tracking import Tracker
+    from garbage_hpo.tracking import Tracker, per_category_metrics, per_class_metrics
 
     tracker = Tracker(uri, "garbage-hpo-eval", artifacts, run_name=f"eval-{report['split']}",
                       tags={"hpo.role": "evaluate", "hpo.model": report["model"], "hpo.data_root": str(index.root)})

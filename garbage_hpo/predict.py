@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, tracking_uri
-from garbage_hpo.data.images import IMAGE_SUFFIXES, UnreadableImageError
-from garbage_hpo.paths import shown
+from garbage_hpo.data import IMAGE_SUFFIXES, UnreadableImageError
+from garbage_hpo.runtime import configure_runtime, friendly_errors, shown, split_args
+from garbage_hpo.tracking import tracking_uri
 
 USAGE = "usage: python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [tracking.uri=URI] [--top-k K] [--json]"
 
@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"no images given\n{USAGE}")
         files = expand(inputs)
         configure_runtime()
-        from garbage_hpo.model_ref import resolve_model
-        from garbage_hpo.paths import runs_dir
-        from garbage_hpo.predictor import Predictor
+        from garbage_hpo.deploy import Predictor, resolve_model
+        from garbage_hpo.runtime import runs_dir
 
         checkpoint = resolve_model(overrides.get("model"), tracking_uri(overrides), runs_dir() / "model_cache")
         predictor = Predictor.load(checkpoint)

@@ -35,19 +35,17 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from garbage_hpo.cli import (
+from garbage_hpo.config import recorded_config
+from garbage_hpo.deploy import read_card, update_card
+from garbage_hpo.metrics import format_params
+from garbage_hpo.runtime import (
     command_args,
     configure_runtime,
     friendly_errors,
     key_values,
     number_value,
-    stop_at_once,
-    tracking_uri,
 )
-from garbage_hpo.model_card import read_card, update_card
-from garbage_hpo.run_config import recorded_config
-from garbage_hpo.stats import format_params
-from garbage_hpo.store_check import check_tracking_store
+from garbage_hpo.tracking import check_tracking_store, stop_at_once, tracking_uri
 
 log = logging.getLogger("garbage_hpo.reproduce")
 
@@ -100,8 +98,8 @@ def warn_if_inputs_changed(original_tags: dict[str, str], new_tags: dict[str, st
 
 def locate(overrides: dict[str, str]):
     """(best or named trial, its MLflow run, tracking URI) from the request's keys."""
-    from garbage_hpo.paths import runs_dir
-    from garbage_hpo.sweep.best import find_best_trial, find_trial
+    from garbage_hpo.runtime import runs_dir
+    from garbage_hpo.sweep import find_best_trial, find_trial
     from garbage_hpo.tracking import client_for
 
     storage = overrides.pop("sweep.storage", None) or f"sqlite:///{runs_dir() / 'optuna.db'}"
@@ -145,10 +143,10 @@ class Retrained:
 def retrain(settings, prepared, tracker, best) -> Retrained:
     """The trial's value measured again (CV or one split), then the model to ship: refit on every training
     photo for refit_epochs (head-only configs), else the one-split model (fine-tuning is not refit)."""
+    from garbage_hpo.deploy import Predictor
+    from garbage_hpo.metrics import wilson
     from garbage_hpo.pipeline import train
-    from garbage_hpo.predictor import Predictor
-    from garbage_hpo.selection.run import default_out_dir, refit, run_cv, selection_record
-    from garbage_hpo.stats import wilson
+    from garbage_hpo.selection import default_out_dir, refit, run_cv, selection_record
 
     where = {"trial": best.number, "study": best.study_name}
     if settings.cv_folds > 1:
@@ -177,8 +175,7 @@ def study_predictions(storage: str, best, client, out: Path) -> tuple[list, dict
     ensemble selection alike."""
     import optuna
 
-    from garbage_hpo.sweep.best import open_storage
-    from garbage_hpo.sweep.winner_findings import trial_predictions
+    from garbage_hpo.sweep import open_storage, trial_predictions
 
     trials = optuna.load_study(study_name=best.study_name, storage=open_storage(storage)).trials
     return trials, trial_predictions(client, trials, out)
@@ -187,7 +184,7 @@ def study_predictions(storage: str, best, client, out: Path) -> tuple[list, dict
 def bias_corrected_selection(predictions: dict, best, model: Retrained) -> dict | None:
     """The best trial's BBC-CV figure over its study's completed trials, from their out-of-fold predictions
     (what the sweep's parent logs as best_cv_bbc), written into the model card; None without predictions."""
-    from garbage_hpo.sweep.winner_findings import bias_corrected
+    from garbage_hpo.sweep import bias_corrected
 
     if best.number not in predictions:
         return None
@@ -202,9 +199,9 @@ def bias_corrected_selection(predictions: dict, best, model: Retrained) -> dict 
 def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, str]) -> tuple[list, list] | None:
     """The top-k cross-validated head-only trials of the best trial's study and their configs (None: k < 2, or
     fewer than two qualify)."""
-    from garbage_hpo.selection.ensemble import choose_members
-    from garbage_hpo.settings import read_settings
-    from garbage_hpo.sweep.best import top_trials
+    from garbage_hpo.config import read_settings
+    from garbage_hpo.selection import choose_members
+    from garbage_hpo.sweep import top_trials
 
     if k < 2:
         return None
@@ -216,8 +213,8 @@ def ensemble_members(k: int, storage: str, best, client, overrides: dict[str, st
 def caruana_members(found: tuple[list, dict], best, client, overrides: dict[str, str], base):
     """Ensemble selection over the study's head-only CV trials read on the same data and backbone as the best
     trial (`found`: study_predictions; sweep/ensemble_choice.py); None when fewer than two qualify."""
-    from garbage_hpo.settings import read_settings
-    from garbage_hpo.sweep.ensemble_choice import caruana_choice
+    from garbage_hpo.config import read_settings
+    from garbage_hpo.sweep import caruana_choice
 
     def settings_of(trial):
         settings = read_settings(recorded_config(client, trial.user_attrs["mlflow_run_id"], dict(overrides)))
@@ -230,9 +227,8 @@ def caruana_members(found: tuple[list, dict], best, client, overrides: dict[str,
 def with_selected_ensemble(model: Retrained, choice, prepared, tracker, settings) -> tuple[Retrained, dict | None]:
     """Ensemble selection's members replace the best trial's model only if the nested ensemble beats the single
     trial chosen the same nested way (both honest); either way the model card records both figures."""
-    from garbage_hpo.selection.ensemble import refit_ensemble
-    from garbage_hpo.selection.run import default_out_dir
-    from garbage_hpo.stats import describe_folds
+    from garbage_hpo.metrics import describe_folds
+    from garbage_hpo.selection import default_out_dir, refit_ensemble
 
     if choice is None:
         return model, None
@@ -261,10 +257,8 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
                   ) -> tuple[Retrained, dict | None]:
     """The chosen trials' ensemble measured on the same folds; it replaces the best trial's model only if its CV
     mean is higher. Either way the model card records both figures."""
-    from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
-    from garbage_hpo.selection.oof import OOF_FILE
-    from garbage_hpo.selection.run import default_out_dir
-    from garbage_hpo.stats import describe_folds
+    from garbage_hpo.metrics import describe_folds
+    from garbage_hpo.selection import OOF_FILE, default_out_dir, ensemble_cv, refit_ensemble
 
     if chosen is None:
         return model, None
@@ -292,9 +286,8 @@ def with_ensemble(model: Retrained, chosen: tuple[list, list] | None, prepared, 
 def check_photos(prepared, limit: int = 256) -> np.ndarray:
     """Photos to compare the export with: the test set if any, else up to `limit` training photos spread over
     the classes (the check is about the export's fidelity, not accuracy)."""
-    from garbage_hpo.data.dataset import positions
-    from garbage_hpo.data.images import preprocess
-    from garbage_hpo.preparation import load_images
+    from garbage_hpo.data import positions, preprocess
+    from garbage_hpo.pipeline import load_images
 
     chosen = prepared.split.test if len(prepared.split.test) else positions(prepared.index, "train")
     chosen = chosen[np.linspace(0, len(chosen) - 1, min(limit, len(chosen))).astype(int)]
@@ -303,7 +296,7 @@ def check_photos(prepared, limit: int = 256) -> np.ndarray:
 
 
 def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, float, int]:
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.deploy import export_mindir, load_mindir, top1_agreement
 
     mindir = export_mindir(model.net, prepared.image_size, model.checkpoint.with_suffix(".mindir"))
     update_card(model.checkpoint.with_suffix(".json"), lambda card: None, add_weights=(mindir,))
@@ -315,8 +308,8 @@ def export_and_check(model: Retrained, prepared, tracker) -> tuple[Path, float, 
 
 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
-    from garbage_hpo.preparation import prepare, run_tags
-    from garbage_hpo.settings import ensemble_setting, read_settings
+    from garbage_hpo.config import ensemble_setting, read_settings
+    from garbage_hpo.pipeline import prepare, run_tags
     from garbage_hpo.tracking import Tracker, ui_hint, ui_link
 
     tolerance = number_value("tolerance", overrides.pop("tolerance", 0.5), float, "percentage points, e.g. 0.5")
@@ -378,7 +371,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
 
 def record(report: Reproduction, tracker, client, notes: list[str], model: Retrained) -> None:
     """Metrics and verdict on the reproduction run; a new registry version, `champion` only if it passed."""
-    from garbage_hpo.registry import promote, register_version
+    from garbage_hpo.deploy import promote, register_version
 
     verdict = "passed" if report.passed else "failed"
     tracker.log_metrics({"recorded_objective": report.recorded_val_acc,
@@ -403,7 +396,7 @@ def record(report: Reproduction, tracker, client, notes: list[str], model: Retra
 
 
 def human_report(report: Reproduction) -> str:
-    from garbage_hpo.stats import Interval, describe_split
+    from garbage_hpo.metrics import Interval, describe_split
 
     how = f"{report.cv_folds}-fold CV mean" if report.cv_folds > 1 else "one-split val_acc"
     reproduced = (f"{report.reproduced_val_acc:.4f} +- {report.reproduced_std:.4f} (n={report.reproduced_n}, "

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from garbage_hpo.baseline import config_from_args
-from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, number_value, stop_at_once
-from garbage_hpo.files import check_writable_folder
+from garbage_hpo.runtime import check_writable_folder, command_args, configure_runtime, friendly_errors, number_value
+from garbage_hpo.tracking import stop_at_once
 
 SHOWN = 20  # suspects printed
 
@@ -54,10 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 def find_and_write(cfg, out: Path | None) -> dict:
     """The probe's out-of-fold predictions, confident learning on them, the CSV and the gallery (in `out`, default
     <runs>/suspects/<time>); a report."""
-    from garbage_hpo.preparation import prepare
-    from garbage_hpo.selection.label_issues import find_suspects, write_suspects
-    from garbage_hpo.selection.probe import probe_out_of_fold
-    from garbage_hpo.settings import read_settings
+    from garbage_hpo.config import read_settings
+    from garbage_hpo.pipeline import prepare
+    from garbage_hpo.selection import find_suspects, probe_out_of_fold, write_suspects
 
     settings = read_settings(cfg)
     prepared = prepare(settings)

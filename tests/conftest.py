@@ -29,7 +29,7 @@ os.environ.setdefault("GLOG_v", "3")
 
 
 def pytest_configure(config):
-    from garbage_hpo.cli import configure_runtime
+    from garbage_hpo.runtime.cli import configure_runtime
 
     configure_runtime()
 
@@ -52,7 +52,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
     """The converted default weights: the project's runs/weights when `make install` built them, else built now."""
-    from garbage_hpo.paths import DEFAULT_WEIGHTS_NAME
+    from garbage_hpo.runtime.paths import DEFAULT_WEIGHTS_NAME
 
     installed = REPO / "runs" / "weights"
     if (installed / DEFAULT_WEIGHTS_NAME).is_file():
@@ -65,7 +65,7 @@ def weights_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_weights(weights_dir) -> Path:
-    from garbage_hpo.paths import DEFAULT_WEIGHTS_NAME
+    from garbage_hpo.runtime.paths import DEFAULT_WEIGHTS_NAME
 
     return weights_dir / DEFAULT_WEIGHTS_NAME
 
@@ -150,7 +150,7 @@ def compose(*overrides: str):
 
 def settings_of(*overrides: str):
     """The training settings of `python -m garbage_hpo.train` with these overrides, read as an entry point does."""
-    from garbage_hpo.settings import read_settings
+    from garbage_hpo.config.settings import read_settings
 
     return read_settings(compose(*overrides))
 
@@ -163,7 +163,7 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen:
 
 @contextlib.contextmanager
 def make_ui_server(store: Path) -> Iterator[str]:
-    """MLflow's server as `make ui` starts it (this project's app, garbage_hpo/ui_app.py) on a free port, serving
+    """MLflow's server as `make ui` starts it (this project's app, tracking/ui_app.py) on a free port, serving
     `store`; its base URL once it answers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -195,11 +195,11 @@ def assert_refit_predicts_what_the_head_computed(settings, prepared, checkpoint:
     import numpy as np
 
     from garbage_hpo.data.images import preprocess, read_rgb
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.deploy.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.deploy.predictor import Predictor
     from garbage_hpo.models.feature_sources import Standardizer
-    from garbage_hpo.predictor import Predictor
+    from garbage_hpo.pipeline.taps import head_inputs
     from garbage_hpo.selection.run import head_scores
-    from garbage_hpo.taps import head_inputs
 
     predictor = Predictor.load(checkpoint)
     rows = np.arange(0, len(prepared.index.samples), every)
@@ -216,7 +216,7 @@ def assert_refit_predicts_what_the_head_computed(settings, prepared, checkpoint:
 def cv_with_and_without(option: str, *overrides: str):
     """A 3-fold CV configuration (taps 13 and last, standardized) with `option` and without it, on the same
     prepared photos: (settings with, prepared, CV with it, run twice and checked equal, CV without it)."""
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.pipeline.preparation import prepare
     from garbage_hpo.selection.run import run_cv
 
     common = ("sweep.cv_folds=3", "features.taps=[13,-1]", "features.normalize=standardize", *overrides)

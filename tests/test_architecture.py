@@ -31,3 +31,39 @@ def test_the_import_graph_has_no_circle():
                 continue
             chain = graph.find_shortest_chain(importer=imported, imported=module)
             assert chain is None, f"import circle: {module} -> {' -> '.join(chain)}"
+
+
+def test_the_top_holds_only_the_commands():
+    top = sorted(p.stem for p in (REPO / "garbage_hpo").glob("*.py") if p.stem != "__init__")
+    assert len(top) <= 8, top
+    assert set(top) == {"baseline", "evaluate", "predict", "reproduce", "suspects", "train", "weights"}
+
+
+def test_every_subpackage_has_a_face_whose_names_load_on_first_use():
+    import importlib
+
+    for init in sorted((REPO / "garbage_hpo").glob("*/__init__.py")):
+        package = f"garbage_hpo.{init.parent.name}"
+        code = (f"import sys, {package} as p; loaded = [m for m in sys.modules if m.startswith('{package}.')]; "
+                "assert loaded in ([], ['garbage_hpo.runtime.lazy']), loaded; "
+                "assert isinstance(p.__all__, list), 'no __all__'")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{package}: {proc.stderr[-1500:]}"
+        face = importlib.import_module(package)
+        for name in face.__all__:
+            assert getattr(face, name) is not None, f"{package}.{name}"
+
+
+def test_other_packages_import_from_the_face_not_its_modules():
+    import ast
+
+    for path in sorted((REPO / "garbage_hpo").rglob("*.py")):
+        here = path.relative_to(REPO / "garbage_hpo").parts
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("garbage_hpo.")
+                    and node.module.count(".") >= 2):
+                continue
+            package = node.module.split(".")[1]
+            if package != here[0]:
+                assert node.module == "garbage_hpo.features.cache" and node.names[0].name == "cache" or \
+                    node.module == "garbage_hpo.runtime.lazy", f"{path}: from {node.module} import ..."

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import garbage_hpo
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from tests.conftest import run_cli
 
 

@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from tests.conftest import REPO, run_cli
 
 SWEEP = ["+experiment=head_depth", "sweep.n_trials=4", "sweep.pruner=none", "train.epochs=3", "data.image_size=64"]
@@ -112,7 +112,7 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     by_path = run_cli("garbage_hpo.predict", str(photo), f"model={report['checkpoint']}", "--json").stdout
     assert by_alias == by_path
 
-    from garbage_hpo.predictor import Predictor
+    from garbage_hpo.deploy.predictor import Predictor
 
     exported, trained = Predictor.load(report["mindir"]), Predictor.load(report["checkpoint"])
     assert np.abs(exported.scores(photo) - trained.scores(photo)).max() < 1e-4

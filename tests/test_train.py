@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from garbage_hpo.pipeline import train
-from garbage_hpo.preparation import prepare
+from garbage_hpo.pipeline.one_split import train
+from garbage_hpo.pipeline.preparation import prepare
 from tests.conftest import compose, run_cli, settings_of
 
 TINY = ("data.image_size=64", "train.epochs=3", "train.batch_size=16")
@@ -112,7 +112,7 @@ def test_unknown_keys_and_mistyped_values_fail_before_any_run(runs, tiny_demo, o
                                                           "one of ['all']"),
 ])
 def test_config_values_are_checked_against_the_defaults_of_the_same_groups(overrides, message):
-    from garbage_hpo.config_check import check_values
+    from garbage_hpo.config.checks import check_values
 
     groups = [o for o in overrides if o.split("=")[0] in ("optimizer", "finetune")]
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -120,7 +120,7 @@ def test_config_values_are_checked_against_the_defaults_of_the_same_groups(overr
 
 
 def test_a_tracking_store_that_cannot_work_is_named_before_any_work(runs, tiny_demo):
-    from garbage_hpo.store_check import check_tracking_store
+    from garbage_hpo.tracking.store_check import check_tracking_store
 
     proc = run_cli("garbage_hpo.train", f"data.root={tiny_demo}", *TINY, "tracking.uri=http://127.0.0.1:9",
                    check=False)
@@ -140,7 +140,7 @@ def test_a_tracking_store_that_cannot_work_is_named_before_any_work(runs, tiny_d
 
 
 def test_values_of_the_right_type_pass_the_check():
-    from garbage_hpo.config_check import check_values
+    from garbage_hpo.config.checks import check_values
 
     schema = compose()
     check_values(compose("model.width=1", "data.root=/x", "features.taps=[13,-1]", "sweep.cv_folds=5"), schema)

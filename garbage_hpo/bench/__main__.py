@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, split_args, stop_at_once
-from garbage_hpo.training.loop import StageRun, TrainVal
+from garbage_hpo.runtime import configure_runtime, friendly_errors, split_args
+from garbage_hpo.tracking import stop_at_once
+from garbage_hpo.training import StageRun, TrainVal
 
 SECTIONS = ("extract", "head", "sweep", "finetune", "latency", "startup", "champion")
 DEFAULT_SECTIONS = SECTIONS[:-1]  # champion: on request, it takes the flagship sweep's ten-odd minutes
@@ -84,10 +85,10 @@ def say(name: str, value: float | int | str | None, unit: str = "", note: str = 
 
 # -- sections ------------------------------------------------------------------------------------------------
 def bench_extract(settings, n_images: int) -> Figures:
-    from garbage_hpo.data.images import preprocess, read_rgb
-    from garbage_hpo.feature_engines import PooledFeatures, export_onnx, onnxruntime_session, resolve_engine
-    from garbage_hpo.models.factory import build_backbone
-    from garbage_hpo.preparation import dataset_and_spec
+    from garbage_hpo.data import preprocess, read_rgb
+    from garbage_hpo.features import PooledFeatures, export_onnx, onnxruntime_session, resolve_engine
+    from garbage_hpo.models import build_backbone
+    from garbage_hpo.pipeline import dataset_and_spec
 
     index, spec = dataset_and_spec(settings)
     size = 224
@@ -171,8 +172,8 @@ def matmul_gflops() -> float:
 
 
 def bench_head(settings) -> Figures:
-    from garbage_hpo.preparation import prepare
-    from garbage_hpo.training.head_stage import train_head
+    from garbage_hpo.pipeline import prepare
+    from garbage_hpo.training import train_head
 
     prepared = prepare(settings)
     head_cfg = settings.train
@@ -247,7 +248,7 @@ def _warm_sweep(settings, args: list[str], trials: int | None) -> tuple[dict[str
     in; the parent run's metrics and the process's wall time."""
     from mlflow.tracking import MlflowClient
 
-    from garbage_hpo.paths import default_weights_path
+    from garbage_hpo.runtime import default_weights_path
 
     runs = settings.runs.absolute()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
@@ -286,8 +287,7 @@ def bench_finetune(settings_for: Callable[[list[str]], object], base) -> Figures
     compiles) are timed."""
     import resource
 
-    from garbage_hpo.pipeline import train
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.pipeline import prepare, train
     from garbage_hpo.training import cut_cache
 
     out: Figures = {}
@@ -330,10 +330,8 @@ def bench_finetune(settings_for: Callable[[list[str]], object], base) -> Figures
 def bench_latency(settings) -> Figures:
     import mindspore as ms
 
-    from garbage_hpo.export import export_mindir, load_mindir
-    from garbage_hpo.models.factory import build_backbone, resolve_backbone_spec
-    from garbage_hpo.models.head import Head, HeadSpec
-    from garbage_hpo.models.mobilenetv2 import MobileNetV2
+    from garbage_hpo.deploy import export_mindir, load_mindir
+    from garbage_hpo.models import Head, HeadSpec, MobileNetV2, build_backbone, resolve_backbone_spec
 
     model = settings.model
     spec = resolve_backbone_spec(model.width, model.pretrained, model.profile, model.name)
@@ -356,7 +354,7 @@ def bench_startup(settings, overrides: dict[str, str], repeats: int = 3) -> Figu
     """What a user waits for: a whole `python -m garbage_hpo.train` with the features already cached (median
     of `repeats` runs after one that fills the cache), and the part of it spent importing the command. The
     runs go to a temporary store (the project's feature cache is shared, read-mostly)."""
-    from garbage_hpo.paths import default_weights_path
+    from garbage_hpo.runtime import default_weights_path
 
     args = ["-m", "garbage_hpo.train", *(f"{k}={v}" for k, v in overrides.items())]
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -413,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_at_once("bench")
         from hydra import compose, initialize_config_dir
 
-        from garbage_hpo.settings import read_settings
+        from garbage_hpo.config import read_settings
 
         def settings_for(extra_overrides: list[str]):  # read once per benchmarked configuration
             with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT / "conf")):
@@ -424,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
         figures: Figures = {}
         base = settings_for(["train.epochs=30"])
-        from garbage_hpo import features
+        from garbage_hpo.features import cache as features
 
         steps = {
             "extract": lambda: bench_extract(base, n_images),

@@ -19,11 +19,9 @@ import numpy as np
 import optuna
 from mindspore import nn
 
-from garbage_hpo.cli import command_args, configure_runtime, friendly_errors, key_values, number_value
-from garbage_hpo.models.factory import new_backbone
-from garbage_hpo.models.profiles import WeightProfile
-from garbage_hpo.paths import runs_dir
-from garbage_hpo.sweep.latency import measure
+from garbage_hpo.models import WeightProfile, new_backbone
+from garbage_hpo.runtime import command_args, configure_runtime, friendly_errors, key_values, number_value, runs_dir
+from garbage_hpo.sweep import measure
 
 PROFILE = WeightProfile("tflite", "same", 1e-3, "centered_128", 224, batchnorm="folded")
 CLASSES = 26

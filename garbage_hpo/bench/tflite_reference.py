@@ -24,10 +24,17 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.data.images import IMAGE_SUFFIXES, preprocess, read_rgb
-from garbage_hpo.models.factory import build_backbone, resolve_backbone_spec
-from garbage_hpo.models.tflite_convert import ARCH_LAYERS, CLASSIFIER_PREFIX, LOGITS_SCOPE, recognise
-from garbage_hpo.models.tflite_reader import TfliteGraph, read_tflite
+from garbage_hpo.data import IMAGE_SUFFIXES, preprocess, read_rgb
+from garbage_hpo.models import (
+    ARCH_LAYERS,
+    CLASSIFIER_PREFIX,
+    LOGITS_SCOPE,
+    TfliteGraph,
+    build_backbone,
+    read_tflite,
+    recognise,
+    resolve_backbone_spec,
+)
 
 
 @dataclass(frozen=True)

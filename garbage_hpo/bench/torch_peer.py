@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from mindspore import nn as msnn
 from torch import nn
 
-from garbage_hpo.models.mobilenetv2 import ConvBNReLU, InvertedResidual, MobileNetV2Backbone
+from garbage_hpo.models import ConvBNReLU, InvertedResidual, MobileNetV2Backbone
 
 
 class SameConv(nn.Conv2d):
@@ -70,7 +70,7 @@ class Residual(nn.Module):
 
 
 class TorchPooledFeatures(nn.Module):
-    """Same output as garbage_hpo.features.PooledFeatures: (mean-pooled, max-pooled) features."""
+    """Same output as garbage_hpo.features.cache.PooledFeatures: (mean-pooled, max-pooled) features."""
 
     def __init__(self, backbone: MobileNetV2Backbone) -> None:
         super().__init__()

@@ -15,10 +15,9 @@ import json
 import os
 import sys
 
-from garbage_hpo.cli import friendly_errors, split_args
 from garbage_hpo.data.audit import audit_dataset
 from garbage_hpo.data.resolve import resolve_root
-from garbage_hpo.paths import runs_dir
+from garbage_hpo.runtime import friendly_errors, runs_dir, split_args
 
 USAGE = __doc__.split("\n\n")[0]
 

@@ -19,7 +19,7 @@ import numpy as np
 from garbage_hpo.data.classes import read_label_file
 from garbage_hpo.data.dataset import _class_folders, _image_files, _quick_check
 from garbage_hpo.data.images import UnreadableImageError, read_rgb
-from garbage_hpo.paths import shown
+from garbage_hpo.runtime import shown
 
 LARGE_PIXELS = 4096 * 4096  # decoding and resizing such photos costs far more than the network's input needs
 

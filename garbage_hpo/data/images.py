@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from garbage_hpo.models.profiles import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from garbage_hpo.models import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 PREPROCESS_VERSION = "rgb-linear-resize-v2"  # part of the feature-cache key: bump when preprocess changes

@@ -10,7 +10,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.files import writing
+from garbage_hpo.runtime import writing
 
 # `imagenet_classifier.`: the 1001-way classifier an imported TFLite file keeps for checks (tflite_convert.py)
 IGNORED_PREFIXES = ("moments.", "accum.", "head.", "beta1_power", "beta2_power", "imagenet_classifier.")

@@ -19,8 +19,8 @@ from mindspore import Parameter, nn
 
 from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, block_slices
 from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.models.tta import EXTRA_VIEWS
 from garbage_hpo.models.views import view_image
-from garbage_hpo.tta import EXTRA_VIEWS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mindspore import nn
 from garbage_hpo.models import mobilenetv1, mobilenetv2
 from garbage_hpo.models.checkpoint import file_sha256, load_backbone
 from garbage_hpo.models.profiles import WeightProfile, profile_for_checkpoint, sidecar_path
-from garbage_hpo.paths import default_weights_path
+from garbage_hpo.runtime import default_weights_path
 
 
 @dataclass(frozen=True)

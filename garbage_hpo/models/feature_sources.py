@@ -1,6 +1,6 @@
 """What the head reads: pooled outputs of chosen backbone blocks ("taps"), optionally standardized, optionally
 averaged over the mirrored photo (TTA). These settings travel with a model (its card) and shape the deployable
-network (models/tapped.py); `garbage_hpo.taps` reads them from the config and computes the head inputs."""
+network (models/tapped.py); `pipeline.taps` reads them from the config and computes the head inputs."""
 
 from __future__ import annotations
 

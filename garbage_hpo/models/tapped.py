@@ -18,8 +18,8 @@ from mindspore import Parameter, nn
 from garbage_hpo.models.feature_sources import FeatureSources, Standardizer
 from garbage_hpo.models.head import Classifier, Head, HeadSpec
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models.tta import EXTRA_VIEWS
 from garbage_hpo.models.views import view_image
-from garbage_hpo.tta import EXTRA_VIEWS
 
 
 class TappedNet(nn.Cell):

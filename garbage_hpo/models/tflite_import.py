@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from garbage_hpo.files import write_text_atomic
 from garbage_hpo.models.checkpoint import file_sha256, save_params
 from garbage_hpo.models.profiles import KERAS, sidecar_path
 from garbage_hpo.models.tflite_convert import CLASSIFIER_PREFIX, convert_tflite, recognise
 from garbage_hpo.models.tflite_reader import TfliteFormatError, read_tflite
+from garbage_hpo.runtime import write_text_atomic
 
 SUFFIX = ".tflite"
 KERAS_SUFFIXES = (".h5", ".keras")

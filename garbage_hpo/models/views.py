@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mindspore.ops as ops
 
-from garbage_hpo.tta import crop_box
+from garbage_hpo.models.tta import crop_box
 
 
 def view_image(x, mirrored: bool, crop: str):

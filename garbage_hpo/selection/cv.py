@@ -20,13 +20,10 @@ from dataclasses import dataclass
 import mindspore as ms
 import numpy as np
 
-from garbage_hpo.models.feature_sources import Standardizer
-from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.metrics import FoldSummary, describe_folds, summarize_folds
+from garbage_hpo.models import Classifier, HeadSpec, Standardizer
 from garbage_hpo.selection.folds import Fold
-from garbage_hpo.stats import FoldSummary, describe_folds, summarize_folds
-from garbage_hpo.training.fold_stack import FoldCurves, FoldInputs, train_fold_stack
-from garbage_hpo.training.head_stage import train_head
-from garbage_hpo.training.loop import StageRun, TrainVal
+from garbage_hpo.training import FoldCurves, FoldInputs, StageRun, TrainVal, train_fold_stack, train_head
 
 
 @dataclass

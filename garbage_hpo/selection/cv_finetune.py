@@ -24,22 +24,26 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.cut_point import cut_activations
-from garbage_hpo.data.dataset import positions
-from garbage_hpo.models.factory import build_backbone
-from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.models.tapped import build_network
-from garbage_hpo.preparation import Prepared
+from garbage_hpo.config import RunSettings
+from garbage_hpo.data import positions
+from garbage_hpo.models import HeadSpec, build_backbone, build_network
+from garbage_hpo.pipeline import Prepared, cut_activations, head_inputs
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
-from garbage_hpo.settings import RunSettings
-from garbage_hpo.taps import head_inputs
-from garbage_hpo.training.batches import effective_batch_size
-from garbage_hpo.training.cached_finetune import cache_rows, finetune_cached
-from garbage_hpo.training.cut_cache import CutActivations
-from garbage_hpo.training.finetune_stage import FinetuneConfig
-from garbage_hpo.training.head_stage import train_head
-from garbage_hpo.training.loop import EpochCallback, EpochResult, StageRun, TrainVal, restore, snapshot
+from garbage_hpo.training import (
+    CutActivations,
+    EpochCallback,
+    EpochResult,
+    FinetuneConfig,
+    StageRun,
+    TrainVal,
+    cache_rows,
+    effective_batch_size,
+    finetune_cached,
+    restore,
+    snapshot,
+    train_head,
+)
 
 log = logging.getLogger("garbage_hpo.selection")
 

@@ -15,20 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from garbage_hpo.data.dataset import positions
-from garbage_hpo.feature_engines import block_channels
-from garbage_hpo.models.ensemble import EnsembleNet, Member
-from garbage_hpo.models.factory import build_backbone
-from garbage_hpo.preparation import Prepared
-from garbage_hpo.saved_model import save_model
-from garbage_hpo.scoring import test_report
+from garbage_hpo.config import RunSettings
+from garbage_hpo.data import positions
+from garbage_hpo.features import block_channels
+from garbage_hpo.metrics import FoldSummary, summarize_folds
+from garbage_hpo.models import EnsembleNet, Member, average_views, build_backbone, weighted_views
+from garbage_hpo.pipeline import Prepared, save_model, test_report
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.run import folds_for, head_scores, refit_member, run_cv
-from garbage_hpo.settings import RunSettings
-from garbage_hpo.stats import FoldSummary, summarize_folds
-from garbage_hpo.training.loop import restore
-from garbage_hpo.tta import average_views, weighted_views
+from garbage_hpo.training import restore
 
 log = logging.getLogger("garbage_hpo.selection")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from garbage_hpo.stats import FoldSummary, paired_difference, summarize_folds
+from garbage_hpo.metrics import FoldSummary, paired_difference, summarize_folds
 
 ROUNDS = 25
 

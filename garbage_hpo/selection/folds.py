@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from garbage_hpo.data.dataset import DatasetIndex, Split, positions
+from garbage_hpo.data import DatasetIndex, Split, positions
 
 
 @dataclass(frozen=True)

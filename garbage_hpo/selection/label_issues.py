@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.data.dataset import DatasetIndex
-from garbage_hpo.gallery import PAGE, contact_sheets, figure_names
+from garbage_hpo.data import DatasetIndex
+from garbage_hpo.figures import PAGE, contact_sheets, figure_names
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.tracking import Tracker
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.data import DatasetIndex
+from garbage_hpo.models import softmax
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.folds import Fold
-from garbage_hpo.tta import softmax
 
 OOF_FILE = "oof.npz"
 PHOTOS_FILE = "photos.csv"

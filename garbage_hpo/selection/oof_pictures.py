@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.data.dataset import DatasetIndex
-from garbage_hpo.gallery import contact_sheets, error_captions, figure_names, most_confident_mistakes
-from garbage_hpo.metric_names import per_category_metrics, per_class_metrics
-from garbage_hpo.metrics import confusion_matrix
-from garbage_hpo.plots import confusion_png
+from garbage_hpo.data import DatasetIndex
+from garbage_hpo.figures import confusion_png, contact_sheets, error_captions, figure_names, most_confident_mistakes
+from garbage_hpo.metrics import confusion_matrix, wilson
 from garbage_hpo.selection.oof import OutOfFold
-from garbage_hpo.stats import wilson
-from garbage_hpo.tracking import Tracker
+from garbage_hpo.tracking import Tracker, per_category_metrics, per_class_metrics
 
 
 def class_report(oof: OutOfFold, index: DatasetIndex) -> dict:

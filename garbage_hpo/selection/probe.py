@@ -21,15 +21,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from garbage_hpo.files import move_aside, write_text_atomic
-from garbage_hpo.preparation import Prepared
+from garbage_hpo.config import RunSettings
+from garbage_hpo.metrics import describe_folds, describe_split, summarize_folds
+from garbage_hpo.pipeline import Prepared, head_inputs
+from garbage_hpo.runtime import move_aside, write_text_atomic
 from garbage_hpo.selection.bbc import bbc_cv
 from garbage_hpo.selection.folds import Fold, folds_fingerprint
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.run import folds_for
-from garbage_hpo.settings import RunSettings
-from garbage_hpo.stats import describe_folds, describe_split, summarize_folds
-from garbage_hpo.taps import head_inputs
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 PROBE_FORMAT = 2  # 2: with its BBC-CV figure

@@ -16,27 +16,35 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.data.dataset import positions
-from garbage_hpo.metric_names import CV_CURVE
-from garbage_hpo.models.factory import build_backbone
-from garbage_hpo.models.feature_sources import FeatureSources, Standardizer, standardizer
-from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.models.tapped import build_network
-from garbage_hpo.preparation import Prepared, run_tags
-from garbage_hpo.saved_model import save_model
-from garbage_hpo.scoring import test_report, test_scores
+from garbage_hpo.config import RunSettings
+from garbage_hpo.data import positions
+from garbage_hpo.models import (
+    EXTRA_VIEWS,
+    FeatureSources,
+    HeadSpec,
+    Standardizer,
+    average_views,
+    build_backbone,
+    build_network,
+    standardizer,
+)
+from garbage_hpo.pipeline import (
+    Prepared,
+    head_inputs,
+    run_tags,
+    save_model,
+    test_report,
+    test_scores,
+    train_view_inputs,
+)
 from garbage_hpo.selection.cv import CVResult, FoldCallback, HeadInputs, cross_validate, refit_head
 from garbage_hpo.selection.cv_finetune import cross_validate_finetune, refit_finetune, split_refit_epochs
 from garbage_hpo.selection.folds import Fold, selection_folds
 from garbage_hpo.selection.label_issues import log_suspects
 from garbage_hpo.selection.oof import OOF_FILE, PHOTOS_FILE, OutOfFold, write_photo_list
 from garbage_hpo.selection.oof_pictures import log_oof_pictures
-from garbage_hpo.settings import RunSettings
-from garbage_hpo.taps import head_inputs
-from garbage_hpo.tracking import Tracker, flatten
-from garbage_hpo.train_views import train_view_inputs
-from garbage_hpo.training.loop import restore
-from garbage_hpo.tta import EXTRA_VIEWS, average_views
+from garbage_hpo.tracking import CV_CURVE, Tracker, flatten
+from garbage_hpo.training import restore
 
 log = logging.getLogger("garbage_hpo.selection")
 

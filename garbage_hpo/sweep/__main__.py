@@ -19,16 +19,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from garbage_hpo.cli import configure_runtime, friendly_errors, run_hydra_app
-from garbage_hpo.config_check import check_command_line
-from garbage_hpo.paths import runs_dir
-from garbage_hpo.settings import read_settings, read_sweep_settings
-from garbage_hpo.store_check import check_tracking_store
+from garbage_hpo.config import check_command_line, read_settings, read_sweep_settings
+from garbage_hpo.runtime import configure_runtime, friendly_errors, run_hydra_app, runs_dir
 from garbage_hpo.sweep.driver import Sweep, TooManyFailures
 from garbage_hpo.sweep.space import SearchSpace, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
-from garbage_hpo.tracking import default_tracking_uri, flatten
+from garbage_hpo.tracking import check_tracking_store, default_tracking_uri, flatten
 
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("garbage_hpo.sweep")

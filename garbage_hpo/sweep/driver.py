@@ -9,13 +9,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from garbage_hpo.config import RunSettings, SweepSettings
 from garbage_hpo.features import COUNTERS
-from garbage_hpo.metric_names import score_name
-from garbage_hpo.selection.probe import ProbeResult
-from garbage_hpo.selection.run import log_photo_list
-from garbage_hpo.settings import RunSettings, SweepSettings
-from garbage_hpo.stop import GracefulStop
-from garbage_hpo.store_check import hide_password
+from garbage_hpo.runtime import GracefulStop
+from garbage_hpo.selection import ProbeResult, log_photo_list
 from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.recovery import (
     StaleTrialHandler,
@@ -32,11 +29,20 @@ from garbage_hpo.sweep.trial import Trials
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.trial_run import TrialRecording
 from garbage_hpo.sweep.verdict import log_probe, parent_note, summary_text
-from garbage_hpo.tracking import Tracker, client_for, flatten, owner_tags, ui_hint, ui_link
-from garbage_hpo.training.cached_finetune import FINETUNE_STEPS
-from garbage_hpo.training.compiled_steps import COMPILED_STEPS
-from garbage_hpo.training.cut_cache import COUNTERS as CUT
-from garbage_hpo.ui_views import VIEW_KEY, save_trials_view
+from garbage_hpo.tracking import (
+    VIEW_KEY,
+    Tracker,
+    client_for,
+    flatten,
+    hide_password,
+    owner_tags,
+    save_trials_view,
+    score_name,
+    ui_hint,
+    ui_link,
+)
+from garbage_hpo.training import COMPILED_STEPS, FINETUNE_STEPS
+from garbage_hpo.training import COUNTERS as CUT
 
 log = logging.getLogger("garbage_hpo.sweep")
 
@@ -94,7 +100,7 @@ class Sweep:
         self.findings = WinnerFindings()  # the CV winner's BBC-CV figure and suspect labels, when the sweep ends
         self.budget = TrialBudget(settings.n_trials)  # trials skipped as duplicates do not use it up
         if not settings.verbose:  # one line per trial instead of one per epoch
-            logging.getLogger("garbage_hpo.pipeline").setLevel(logging.WARNING)
+            logging.getLogger("garbage_hpo.pipeline.one_split").setLevel(logging.WARNING)
             logging.getLogger("garbage_hpo.selection").setLevel(logging.WARNING)
             # ERROR: Optuna's "Trial failed" warning repeats the sweep's own FAIL line with a traceback (the
             # traceback is kept in runs/sweeps/<study>/trial-<n>-traceback.txt and on the trial's run)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from garbage_hpo.selection.ensemble_selection import ROUNDS, NestedSelection, greedy_weights, nested_selection
-from garbage_hpo.selection.oof import OutOfFold, by_photo
-from garbage_hpo.settings import RunSettings
+from garbage_hpo.config import RunSettings
+from garbage_hpo.selection import ROUNDS, NestedSelection, OutOfFold, by_photo, greedy_weights, nested_selection
 
 log = logging.getLogger(__name__)
 

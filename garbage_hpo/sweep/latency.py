@@ -8,13 +8,10 @@ from functools import lru_cache
 import mindspore as ms
 import numpy as np
 
+from garbage_hpo.config import Objective
 from garbage_hpo.metrics import Measured
-from garbage_hpo.models.factory import new_backbone
-from garbage_hpo.models.head import Head, HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
-from garbage_hpo.models.profiles import WeightProfile
-from garbage_hpo.preparation import Prepared
-from garbage_hpo.settings import Objective
+from garbage_hpo.models import Head, HeadSpec, MobileNetV2, WeightProfile, new_backbone
+from garbage_hpo.pipeline import Prepared
 
 
 @lru_cache(maxsize=32)

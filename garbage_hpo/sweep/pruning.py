@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import optuna
 
-from garbage_hpo.selection.cv import CVResult, FoldCallback
-from garbage_hpo.stop import GracefulStop
+from garbage_hpo.runtime import GracefulStop
+from garbage_hpo.selection import CVResult, FoldCallback
 from garbage_hpo.sweep.timing import TrialTimes
-from garbage_hpo.training.loop import EpochCallback, EpochResult
+from garbage_hpo.training import EpochCallback, EpochResult
 
 
 class EpochReports:

@@ -17,17 +17,16 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from garbage_hpo.data.dataset import DatasetIndex
-from garbage_hpo.metric_names import MODEL, PER_CATEGORY, PER_CLASS, best_name, score_name
+from garbage_hpo.data import DatasetIndex
 from garbage_hpo.pipeline import CONFUSION_JSON
-from garbage_hpo.selection.bbc import BiasCorrected
+from garbage_hpo.selection import BiasCorrected
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
 from garbage_hpo.sweep.winner_findings import (  # noqa: E402
     corrected_figure,
     log_winner_views,
     trial_predictions,
 )
-from garbage_hpo.tracking import Tracker, mlflow_key  # noqa: E402
+from garbage_hpo.tracking import MODEL, PER_CATEGORY, PER_CLASS, Tracker, best_name, mlflow_key, score_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 SELECTION_COLUMNS = ("cv_", "fold_acc.", "refit_epochs", "val_n", "val_ci95")
@@ -182,7 +181,7 @@ def best_selection(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
 
 def best_confusion_png(parent: Tracker, run_id: str, number: int, out: Path) -> None:
     """Render the best trial's confusion matrix (trials record it as numbers) as the parent's plot."""
-    from garbage_hpo.plots import confusion_png
+    from garbage_hpo.figures import confusion_png
 
     try:
         local = parent.client.download_artifacts(run_id, CONFUSION_JSON, str(out))

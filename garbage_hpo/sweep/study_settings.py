@@ -8,7 +8,7 @@ import hashlib
 
 import optuna
 
-from garbage_hpo.data.dataset import DatasetIndex
+from garbage_hpo.data import DatasetIndex
 from garbage_hpo.sweep.space import SearchSpace
 
 SETTINGS_ATTR = "fixed_settings"

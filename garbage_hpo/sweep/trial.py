@@ -11,13 +11,11 @@ import contextlib
 import optuna
 from optuna.trial import TrialState
 
-from garbage_hpo.metric_names import CV_SCORES
+from garbage_hpo.config import Objective, RunSettings, read_settings
 from garbage_hpo.metrics import Measured
-from garbage_hpo.pipeline import train
-from garbage_hpo.preparation import Prepared
-from garbage_hpo.selection.run import run_cv
-from garbage_hpo.settings import Objective, RunSettings, read_settings
-from garbage_hpo.stop import GracefulStop
+from garbage_hpo.pipeline import Prepared, train
+from garbage_hpo.runtime import GracefulStop
+from garbage_hpo.selection import run_cv
 from garbage_hpo.sweep.latency import objective_values
 from garbage_hpo.sweep.pruning import EpochReports
 from garbage_hpo.sweep.recovery import worker_id
@@ -26,8 +24,8 @@ from garbage_hpo.sweep.strategies import KIND_ATTR, earlier_duplicate
 from garbage_hpo.sweep.timing import SweepTimes, TrialTimes
 from garbage_hpo.sweep.trial_config import PreparedCache, TrialConfigs
 from garbage_hpo.sweep.trial_run import TrialRecording, TrialRuns
-from garbage_hpo.tracking import Tracker
-from garbage_hpo.training.compiled_steps import release_runtime_memory
+from garbage_hpo.tracking import CV_SCORES, Tracker
+from garbage_hpo.training import release_runtime_memory
 
 
 class Trials:

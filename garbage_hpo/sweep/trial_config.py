@@ -10,8 +10,8 @@ from typing import Any
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from garbage_hpo.preparation import Prepared, prepare
-from garbage_hpo.settings import RunSettings
+from garbage_hpo.config import RunSettings
+from garbage_hpo.pipeline import Prepared, prepare
 
 
 class TrialConfigs:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import optuna
 
-from garbage_hpo.metric_names import score_name
 from garbage_hpo.sweep.timing import TrialTimes
 from garbage_hpo.sweep.verdict import describe_value
-from garbage_hpo.tracking import Tracker
+from garbage_hpo.tracking import Tracker, score_name
 
 
 @dataclass(frozen=True)

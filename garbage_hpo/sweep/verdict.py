@@ -7,10 +7,8 @@ import textwrap
 
 import optuna
 
-from garbage_hpo.metric_names import score_name
-from garbage_hpo.selection.probe import ProbeResult, probe_for
-from garbage_hpo.settings import RunSettings
-from garbage_hpo.stats import (
+from garbage_hpo.config import RunSettings
+from garbage_hpo.metrics import (
     FoldSummary,
     describe_folds,
     describe_split,
@@ -19,9 +17,10 @@ from garbage_hpo.stats import (
     paired_difference,
     summarize_folds,
 )
+from garbage_hpo.selection import ProbeResult, probe_for
 from garbage_hpo.sweep.report import WinnerFindings, best_trials
 from garbage_hpo.sweep.trial_config import PreparedCache
-from garbage_hpo.tracking import Tracker
+from garbage_hpo.tracking import Tracker, score_name
 
 log = logging.getLogger("garbage_hpo.sweep")
 

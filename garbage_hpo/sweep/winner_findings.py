@@ -13,11 +13,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from garbage_hpo.data.dataset import DatasetIndex
-from garbage_hpo.selection.bbc import BiasCorrected, bbc_cv
-from garbage_hpo.selection.label_issues import log_suspects
-from garbage_hpo.selection.oof import OOF_FILE, OutOfFold, by_photo
-from garbage_hpo.selection.oof_pictures import log_oof_pictures
+from garbage_hpo.data import DatasetIndex
+from garbage_hpo.selection import OOF_FILE, BiasCorrected, OutOfFold, bbc_cv, by_photo, log_oof_pictures, log_suspects
 from garbage_hpo.tracking import Tracker
 
 log = logging.getLogger(__name__)

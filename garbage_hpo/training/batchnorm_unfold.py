@@ -19,7 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.models.mobilenetv2 import InvertedResidual
+from garbage_hpo.models import InvertedResidual
 
 CHUNK = 16  # photos per forward pass while measuring: the first blocks' maps at 224 px are large
 SAMPLE = 128  # training inputs the statistics are measured on, spread over the training set

@@ -15,7 +15,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.models import Classifier, HeadSpec
 from garbage_hpo.training.loop import restore, snapshot
 from garbage_hpo.training.optim import MOMENTUM_DEFAULT, WEIGHT_DECAY_PARAM, build_optimizer
 

@@ -29,12 +29,10 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.data.augment import AUGMENTATION, augment, view_rng
-from garbage_hpo.data.dataset import Sample
-from garbage_hpo.data.images import PREPROCESS_VERSION, preprocess, read_rgb
-from garbage_hpo.feature_engines import onnxruntime_session, resolve_engine, write_onnx
-from garbage_hpo.files import check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
-from garbage_hpo.models.factory import BackboneSpec, build_backbone
+from garbage_hpo.data import AUGMENTATION, PREPROCESS_VERSION, Sample, augment, preprocess, read_rgb, view_rng
+from garbage_hpo.features import onnxruntime_session, resolve_engine, write_onnx
+from garbage_hpo.models import BackboneSpec, build_backbone
+from garbage_hpo.runtime import check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # 2: every file has a .sha256 record, checked on open

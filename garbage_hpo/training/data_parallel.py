@@ -28,9 +28,7 @@ import mindspore as ms
 import numpy as np
 
 from garbage_hpo.metrics import Evaluation
-from garbage_hpo.models.factory import BackboneSpec
-from garbage_hpo.models.head import HeadSpec
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models import BackboneSpec, HeadSpec, MobileNetV2
 from garbage_hpo.training.finetune_stage import FinetuneConfig
 from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, snapshot
 

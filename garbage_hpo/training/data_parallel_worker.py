@@ -10,11 +10,9 @@ import mindspore as ms
 import numpy as np
 from mindspore.communication import get_group_size, get_rank, init
 
-from garbage_hpo.cli import configure_runtime
-from garbage_hpo.data.images import read_rgb
-from garbage_hpo.models.factory import build_backbone
-from garbage_hpo.models.head import Head
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.data import read_rgb
+from garbage_hpo.models import Head, MobileNetV2, build_backbone
+from garbage_hpo.runtime import configure_runtime
 from garbage_hpo.training.data_parallel import BEST_CHECKPOINT, EPOCHS_FILE, DataParallelJob, epoch_record
 from garbage_hpo.training.finetune_stage import ImageInput, finetune
 from garbage_hpo.training.loop import EpochResult, StageRun, TrainVal

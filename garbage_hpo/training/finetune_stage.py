@@ -8,10 +8,9 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from garbage_hpo.data.augment import augment
-from garbage_hpo.data.images import preprocess
+from garbage_hpo.data import augment, preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
-from garbage_hpo.models.mobilenetv2 import MobileNetV2
+from garbage_hpo.models import MobileNetV2
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
 from garbage_hpo.training.batchnorm_unfold import spread, unfold_batchnorm
 from garbage_hpo.training.head_stage import StageConfig, build_train_step

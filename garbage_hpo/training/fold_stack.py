@@ -22,13 +22,12 @@ import numpy as np
 from mindspore import Parameter, nn
 
 from garbage_hpo.metrics import evaluate_scores
-from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.models import Classifier, HeadSpec, average_views
 from garbage_hpo.training.batches import effective_batch_size, one_view_each, shuffled_batches, with_views
 from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps, padded_schedule
 from garbage_hpo.training.head_stage import StageConfig
 from garbage_hpo.training.loop import NonFiniteLossError
 from garbage_hpo.training.schedule import lr_schedule
-from garbage_hpo.tta import average_views
 
 
 class FoldStack(nn.Cell):

@@ -14,7 +14,7 @@ import numpy as np
 from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
-from garbage_hpo.models.head import Classifier, HeadSpec
+from garbage_hpo.models import Classifier, HeadSpec
 from garbage_hpo.training.batches import effective_batch_size, one_view_each, shuffled_batches, with_views
 from garbage_hpo.training.compiled_steps import COMPILED_STEPS, CompiledSteps
 from garbage_hpo.training.loop import (

@@ -12,8 +12,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from garbage_hpo.metric_names import CURVE
 from garbage_hpo.metrics import Evaluation
+from garbage_hpo.tracking import CURVE
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -31,7 +31,7 @@ class EpochResult:
     seconds: float
 
     def metrics(self) -> dict[str, float]:
-        """Per-epoch curves, named `epoch/...` (see garbage_hpo.metric_names)."""
+        """Per-epoch curves, named `epoch/...` (see garbage_hpo.tracking.names)."""
 
         return {f"{CURVE}train_loss": self.train_loss, f"{CURVE}lr": self.lr, **self.val.as_metrics(f"{CURVE}val_")}
 

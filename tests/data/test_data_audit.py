@@ -118,7 +118,7 @@ def test_check_refuses_exactly_what_training_refuses(tmp_path, damage, message):
 
 
 def test_single_photo_class_is_warned_by_check_and_training_and_kept_in_per_class(runs, tmp_path):
-    from garbage_hpo.metrics import per_class_accuracy
+    from garbage_hpo.metrics.classification import per_class_accuracy
 
     root = make_dataset(tmp_path / "d", classes=("00_00", "00_01", "02_01"), per_class=5)
     for extra in sorted((root / "train" / "02_01").iterdir())[1:]:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from garbage_hpo.preparation import prepare
+from garbage_hpo.pipeline.preparation import prepare
 from garbage_hpo.selection.cv_finetune import split_refit_epochs
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.run import folds_for, refit, run_cv

@@ -21,12 +21,12 @@ TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16", "sweep.cv
 
 @pytest.mark.slow
 def test_ensemble_cv_is_the_mean_probability_on_the_same_folds_and_ships_as_one_network(runs, tiny_demo, tmp_path):
-    from garbage_hpo.export import export_mindir, load_mindir, top1_agreement
-    from garbage_hpo.predictor import Predictor
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.deploy.export import export_mindir, load_mindir, top1_agreement
+    from garbage_hpo.deploy.predictor import Predictor
+    from garbage_hpo.models.tta import average_views, weighted_views
+    from garbage_hpo.pipeline.preparation import prepare
     from garbage_hpo.selection.ensemble import ensemble_cv, refit_ensemble
     from garbage_hpo.selection.run import folds_for, head_scores, refit_member
-    from garbage_hpo.tta import average_views, weighted_views
 
     base = (f"data.root={tiny_demo}", f"runs_dir={runs}", *TINY)
     # one member averages over 12 views of each photo (tta=crops), the other sees the photo alone

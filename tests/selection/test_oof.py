@@ -17,9 +17,9 @@ TINY = ("data.image_size=64", "train.epochs=4", "train.batch_size=16", "sweep.cv
 
 
 def test_a_cv_run_keeps_every_photos_prediction_from_the_fold_that_did_not_train_on_it(runs, tiny_demo):
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.pipeline.preparation import prepare
     from garbage_hpo.selection.run import folds_for, run_cv
-    from garbage_hpo.tracking import Tracker
+    from garbage_hpo.tracking.runs import Tracker
 
     settings = settings_of(f"data.root={tiny_demo}", *TINY)
     prepared = prepare(settings)

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from garbage_hpo.data.dataset import index_dataset
-from garbage_hpo.gallery import PAGE as GALLERY_PAGE
+from garbage_hpo.figures.gallery import PAGE as GALLERY_PAGE
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.oof_pictures import class_report, confident_mistakes, gallery_pages
 

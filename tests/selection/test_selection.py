@@ -19,12 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from garbage_hpo.data.dataset import index_dataset, positions
+from garbage_hpo.metrics.intervals import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
 from garbage_hpo.models.head import HeadSpec
 from garbage_hpo.selection.folds import Fold, cv_folds
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.selection.probe import run_probe
-from garbage_hpo.stats import newcombe_difference, paired_difference, summarize_folds, t_interval, wilson
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from garbage_hpo.training.fold_stack import FoldInputs, train_fold_stack
 from garbage_hpo.training.head_stage import StageConfig, train_head
 from garbage_hpo.training.loop import StageRun, TrainVal
@@ -118,7 +118,7 @@ def test_folds_trained_side_by_side_equal_each_fold_trained_alone(depth, dropout
 
 # -- CV runs, refit, val/ as a test set ----------------------------------------------------------------------
 def test_cv_value_is_deterministic_and_val_folder_never_influences_it(runs, tiny_demo, tmp_path):
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.pipeline.preparation import prepare
     from garbage_hpo.selection.run import run_cv
 
     with_test = tmp_path / "with_test"
@@ -258,9 +258,9 @@ def test_cv_sweep_records_folds_best_cv_and_the_probe(runs, tiny_demo):
 
 
 def test_a_cv_trial_pruned_mid_way_keeps_its_fold_mean_curve_in_mlflow(runs, tiny_demo):
-    from garbage_hpo.preparation import prepare
+    from garbage_hpo.pipeline.preparation import prepare
     from garbage_hpo.selection.run import run_cv
-    from garbage_hpo.tracking import Tracker
+    from garbage_hpo.tracking.runs import Tracker
 
     settings = settings_of(f"data.root={tiny_demo}", "sweep.cv_folds=3", *TINY)
     tracker = Tracker(f"sqlite:///{runs / 'mlflow.db'}", "pruned", runs / "mlartifacts")

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from tests.conftest import spawn
 
 PG = os.environ.get("GARBAGE_HPO_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from tests.conftest import run_cli, spawn
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them

@@ -17,11 +17,11 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from garbage_hpo.settings import read_settings
+from garbage_hpo.config.settings import read_settings
 from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
-from garbage_hpo.tracking import shown
+from garbage_hpo.tracking.runs import shown
 from tests.conftest import REPO, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from garbage_hpo.data.dataset import index_dataset
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.sweep.winner_findings import correctness_table, log_winner_views
-from garbage_hpo.tracking import Tracker
+from garbage_hpo.tracking.runs import Tracker
 
 
 def predictions(positions: np.ndarray, labels: np.ndarray, right: np.ndarray, classes: int = 3) -> OutOfFold:

@@ -7,12 +7,12 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from garbage_hpo.cut_point import cut_activations
 from garbage_hpo.data.images import preprocess, read_rgb
 from garbage_hpo.models.factory import build_backbone
 from garbage_hpo.models.head import Head
 from garbage_hpo.models.mobilenetv2 import MobileNetV2
-from garbage_hpo.preparation import prepare
+from garbage_hpo.pipeline.cut_point import cut_activations
+from garbage_hpo.pipeline.preparation import prepare
 from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, finetune_cached
 from garbage_hpo.training.cut_cache import BlockRange, CutCache, CutCacheSpec
 from garbage_hpo.training.finetune_stage import ImageInput, finetune
@@ -85,7 +85,7 @@ def test_the_cache_holds_the_prefix_output_and_its_views_are_deterministic(runs,
 
 def test_train_fine_tunes_on_the_cache_and_reuses_the_compiled_step(runs, tiny_demo):
     cfg = settings_of(f"data.root={tiny_demo}", *TINY, f"runs_dir={runs}")
-    from garbage_hpo.pipeline import train
+    from garbage_hpo.pipeline.one_split import train
 
     prepared = prepare(cfg)
     builds, reuses = FINETUNE_STEPS.builds, FINETUNE_STEPS.reuses

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from garbage_hpo.pipeline import train
-from garbage_hpo.preparation import prepare
-from garbage_hpo.settings import read_settings
+from garbage_hpo.config.settings import read_settings
+from garbage_hpo.pipeline.one_split import train
+from garbage_hpo.pipeline.preparation import prepare
 from tests.conftest import compose, settings_of
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves these out; `make test` runs them

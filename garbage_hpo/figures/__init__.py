@@ -1,0 +1,31 @@
+"""Pictures on runs: the one matplotlib setup and the plots (plots), photo contact sheets (gallery).
+
+The names below are this package's public face, each loaded on first use (runtime/lazy.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from garbage_hpo.runtime.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from garbage_hpo.figures.gallery import PAGE, contact_sheets, error_captions, figure_names, most_confident_mistakes
+    from garbage_hpo.figures.plots import confusion_png
+
+_WHERE = {
+    "PAGE": "gallery",
+    "confusion_png": "plots",
+    "contact_sheets": "gallery",
+    "error_captions": "gallery",
+    "figure_names": "gallery",
+    "most_confident_mistakes": "gallery",
+}
+__all__ = [
+    "PAGE",
+    "confusion_png",
+    "contact_sheets",
+    "error_captions",
+    "figure_names",
+    "most_confident_mistakes",
+]
+__getattr__ = lazy_exports(__name__, _WHERE)
