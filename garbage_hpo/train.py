@@ -57,18 +57,11 @@ def main(cfg: DictConfig) -> float:
         check_view_room(settings, prepared)  # augmented views the disk cannot hold: refused before the run opens
         tags = {"hpo.role": "train"}
         tracker = Tracker(uri, str(cfg.tracking.experiment), runs / "mlartifacts", cfg.tracking.run_name, tags)
-        status = "FAILED"
-        try:
+        with tracker.outcome():
             if settings.cv_folds > 1:
                 value = train_cross_validated(settings, prepared, tracker)
             else:
                 value = train_one_split(settings, prepared, tracker)
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        finally:
-            tracker.end(status)
         link = ui_link(uri, tracker.experiment_id, tracker.run_id)
         print(f"mlflow run {tracker.run_id} in {hide_password(uri)}: {link}{ui_hint(uri)}")
         return value

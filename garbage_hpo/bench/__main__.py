@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from garbage_hpo.runtime import configure_runtime, friendly_errors, split_args
+from garbage_hpo.runtime import WORK, configure_runtime, friendly_errors, split_args
 from garbage_hpo.tracking import stop_at_once
 from garbage_hpo.training import StageRun, TrainVal
 
@@ -288,7 +288,6 @@ def bench_finetune(settings_for: Callable[[list[str]], object], base) -> Figures
     import resource
 
     from garbage_hpo.pipeline import prepare, train
-    from garbage_hpo.training import cut_cache
 
     out: Figures = {}
     runs = base.runs.absolute()
@@ -303,13 +302,13 @@ def bench_finetune(settings_for: Callable[[list[str]], object], base) -> Figures
             prepared = prepare(settings)
             uncached = [r.seconds for r in train(settings, prepared, save_checkpoint=False).history
                         if r.stage == "finetune"][0]
-            built = cut_cache.COUNTERS["build_seconds"]
+            built = WORK["cut_cache_build_seconds"]
             settings = settings_for([*at, "finetune.epochs=3"])
             history = train(settings, prepared, save_checkpoint=False).history
             epochs = [r.seconds for r in history if r.stage == "finetune"]
             cached = float(np.median(epochs[1:]))
             out |= {f"finetune_uncached_epoch_u{blocks}_s": uncached, f"finetune_cached_epoch_u{blocks}_s": cached,
-                    f"finetune_cache_build_u{blocks}_s": cut_cache.COUNTERS["build_seconds"] - built,
+                    f"finetune_cache_build_u{blocks}_s": WORK["cut_cache_build_seconds"] - built,
                     f"finetune_cache_speedup_u{blocks}": uncached / cached}
             n = len(prepared.split.train)
             say(f"fine-tune epoch @160, last {blocks} blocks, on images", uncached, "s", f"{n} photos")
@@ -422,7 +421,6 @@ def main(argv: list[str] | None = None) -> int:
         print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
         figures: Figures = {}
         base = settings_for(["train.epochs=30"])
-        from garbage_hpo.features import cache as features
 
         steps = {
             "extract": lambda: bench_extract(base, n_images),
@@ -437,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in sections:
                 print(f"[{name}]", flush=True)
                 figures |= steps[name]()
-        figures["bench_feature_extractions"] = features.COUNTERS["extractions"]
+        figures["bench_feature_extractions"] = WORK["feature_extractions"]
         command = "make bench" + (f' ARGS="{" ".join(argv)}"' if argv else "")
         if not flags.get("no-record"):
             record(figures, info, command, PROJECT / "BENCHMARKS.md")

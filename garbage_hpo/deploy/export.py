@@ -13,8 +13,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
+from garbage_hpo.models import predict_images
 from garbage_hpo.runtime import check_room, writing
-from garbage_hpo.training import predict_images
 
 
 def export_mindir(net: nn.Cell, image_size: int, path: Path) -> Path:

@@ -20,8 +20,17 @@ from garbage_hpo.data import preprocess, read_rgb, to_rgb
 from garbage_hpo.deploy.card import load_card
 from garbage_hpo.deploy.export import load_mindir
 from garbage_hpo.features import block_channels
-from garbage_hpo.models import EnsembleNet, FeatureSources, HeadSpec, Member, WeightProfile, build_network, new_backbone
-from garbage_hpo.training import predict_images
+from garbage_hpo.models import (
+    EnsembleNet,
+    FeatureSources,
+    HeadSpec,
+    Member,
+    WeightProfile,
+    build_network,
+    new_backbone,
+    predict_images,
+    softmax,
+)
 
 
 def network_for_card(card: dict) -> nn.Cell:
@@ -95,8 +104,7 @@ class Predictor:
     def predict(self, image: str | Path | np.ndarray, color_order: str = "rgb", top_k: int = 1
                 ) -> list[Prediction]:
         scores = self.scores(image, color_order).astype(np.float64)
-        probs = np.exp(scores - scores.max())
-        probs /= probs.sum()
+        probs = softmax(scores)
         order = np.argsort(-probs, kind="stable")[:top_k]
         return [Prediction(int(i), self.classes[i]["folder"], self.classes[i]["english"], self.classes[i]["chinese"],
                            self.classes[i]["category"], float(probs[i])) for i in order]

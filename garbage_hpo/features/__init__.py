@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from garbage_hpo.features.cache import COUNTERS, PLAIN, FeatureSet, FeatureView, cache_key, cached_features
+    from garbage_hpo.features.cache import PLAIN, FeatureSet, FeatureView, cache_key, cached_features
     from garbage_hpo.features.engines import (
         PooledFeatures,
         block_channels,
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "COUNTERS": "cache",
     "FeatureSet": "cache",
     "FeatureView": "cache",
     "PLAIN": "cache",
@@ -35,7 +34,6 @@ _WHERE = {
     "write_onnx": "engines",
 }
 __all__ = [
-    "COUNTERS",
     "FeatureSet",
     "FeatureView",
     "PLAIN",

@@ -32,11 +32,10 @@ from garbage_hpo.data import (
 )
 from garbage_hpo.features.engines import block_channels, make_extractor, resolve_engine
 from garbage_hpo.models import CROP_FRACTION, BackboneSpec, crop_box, new_backbone
-from garbage_hpo.runtime import move_aside, writing
+from garbage_hpo.runtime import WORK, move_aside, writing
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 3
-COUNTERS = {"extractions": 0, "images_extracted": 0, "cache_hits": 0}  # for `make bench`: work done once
 
 
 @dataclass
@@ -161,8 +160,8 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
                 if err:
                     failed[n * batch_size + i] = err
     channels = means[0].shape[1] if means else 0
-    COUNTERS["extractions"] += 1
-    COUNTERS["images_extracted"] += len(samples)
+    WORK["feature_extractions"] += 1
+    WORK["feature_images_extracted"] += len(samples)
     return FeatureSet(
         np.concatenate(means) if means else np.zeros((0, channels), np.float32),
         np.concatenate(maxes) if maxes else np.zeros((0, channels), np.float32),
@@ -199,7 +198,7 @@ def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, ca
     if path.is_file():
         cached = _read_cache(path, len(index.samples))
         if cached is not None:
-            COUNTERS["cache_hits"] += 1
+            WORK["feature_cache_hits"] += 1
             log.info("features: cache hit %s (%d images, no backbone work)", path.name, len(cached.mean))
             return cached
     onnx_path = cache_dir.parent / "onnx" / f"{key}-b{batch_size}-{os.getpid()}.onnx"

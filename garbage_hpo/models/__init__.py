@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         standardizer,
     )
     from garbage_hpo.models.head import ACTIVATIONS, REDUCTIONS, Classifier, Head, HeadSpec
+    from garbage_hpo.models.inference import predict_images
     from garbage_hpo.models.keras_convert import convert_keras_mobilenetv2
     from garbage_hpo.models.mobilenetv2 import ConvBNReLU, InvertedResidual, MobileNetV2, MobileNetV2Backbone
     from garbage_hpo.models.profiles import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "predict_images": "inference",
     "ACTIVATIONS": "head",
     "ARCHITECTURES": "factory",
     "ARCH_LAYERS": "tflite_convert",
@@ -103,6 +105,7 @@ _WHERE = {
     "weighted_views": "tta",
 }
 __all__ = [
+    "predict_images",
     "ACTIVATIONS",
     "ARCHITECTURES",
     "ARCH_LAYERS",

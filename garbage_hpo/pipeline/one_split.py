@@ -33,6 +33,7 @@ from garbage_hpo.models import (
     HeadSpec,
     build_backbone,
     build_network,
+    predict_images,
     standardizer,
 )
 from garbage_hpo.pipeline.cut_point import finetune_from_cache
@@ -52,7 +53,6 @@ from garbage_hpo.training import (
     TrainVal,
     finetune,
     finetune_data_parallel,
-    predict_images,
     restore,
     snapshot,
     train_head,

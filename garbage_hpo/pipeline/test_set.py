@@ -8,8 +8,8 @@ from mindspore import nn
 
 from garbage_hpo.data import preprocess
 from garbage_hpo.metrics import wilson
+from garbage_hpo.models import predict_images
 from garbage_hpo.pipeline.preparation import Prepared, load_images
-from garbage_hpo.training import predict_images
 
 
 def test_report(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:

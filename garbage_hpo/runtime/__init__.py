@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         run_hydra_app,
         split_args,
     )
+    from garbage_hpo.runtime.counters import WORK
     from garbage_hpo.runtime.files import (
         NoSpaceError,
         check_room,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from garbage_hpo.runtime.stop import GracefulStop
 
 _WHERE = {
+    "WORK": "counters",
     "GracefulStop": "stop",
     "NoSpaceError": "files",
     "check_room": "files",
@@ -63,6 +65,7 @@ _WHERE = {
     "writing": "files",
 }
 __all__ = [
+    "WORK",
     "GracefulStop",
     "NoSpaceError",
     "check_room",

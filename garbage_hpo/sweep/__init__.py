@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from garbage_hpo.sweep.best import find_best_trial, find_trial, open_storage, top_trials
-    from garbage_hpo.sweep.ensemble_choice import caruana_choice
+    from garbage_hpo.sweep.best import BestTrial, find_best_trial, find_trial, open_storage, top_trials
+    from garbage_hpo.sweep.ensemble_choice import EnsembleChoice, caruana_choice
     from garbage_hpo.sweep.latency import measure
     from garbage_hpo.sweep.winner_findings import bias_corrected, trial_predictions
 
 _WHERE = {
+    "BestTrial": "best",
+    "EnsembleChoice": "ensemble_choice",
     "bias_corrected": "winner_findings",
     "caruana_choice": "ensemble_choice",
     "find_best_trial": "best",
@@ -25,6 +27,8 @@ _WHERE = {
     "trial_predictions": "winner_findings",
 }
 __all__ = [
+    "BestTrial",
+    "EnsembleChoice",
     "bias_corrected",
     "caruana_choice",
     "find_best_trial",

@@ -10,8 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from garbage_hpo.config import RunSettings, SweepSettings
-from garbage_hpo.features import COUNTERS
-from garbage_hpo.runtime import GracefulStop
+from garbage_hpo.runtime import WORK, GracefulStop
 from garbage_hpo.selection import ProbeResult, log_photo_list
 from garbage_hpo.sweep.fingerprint import check_study_space
 from garbage_hpo.sweep.recovery import (
@@ -42,7 +41,6 @@ from garbage_hpo.tracking import (
     ui_link,
 )
 from garbage_hpo.training import COMPILED_STEPS, FINETUNE_STEPS
-from garbage_hpo.training import COUNTERS as CUT
 
 log = logging.getLogger("garbage_hpo.sweep")
 
@@ -151,8 +149,14 @@ class Sweep:
                   "optuna.storage": self.settings.storage.split("@")[-1], "hpo.question": self.space.question}
             | owner_tags(), description=self.space.question)
         self.trials.parent_run_id = self.parent.run_id
-        status = "FAILED"
-        try:
+
+        def summarize() -> None:
+            self.findings = finish_parent(self.parent, study, [g.metric for g in self.goals],
+                                          self.runs / "sweeps" / self.study_name / self.parent.run_id,
+                                          self.prepared.get(self.base).index)
+            self.parent.set_tags({"mlflow.note.content": self.note(study)})
+
+        with self.parent.outcome(before_end=summarize):
             self.log_base_config()
             save_trials_view(self.parent.client, self.parent.experiment_id, [p.name for p in self.space.params],
                              self.scores, ascending=self.goals[0].direction == "minimize")
@@ -169,18 +173,6 @@ class Sweep:
             fail_stale_trials(study)
             if self.aborted:
                 raise TooManyFailures(self.aborted)
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        finally:
-            try:
-                self.findings = finish_parent(self.parent, study, [g.metric for g in self.goals],
-                              self.runs / "sweeps" / self.study_name / self.parent.run_id,
-                              self.prepared.get(self.base).index)
-                self.parent.set_tags({"mlflow.note.content": self.note(study)})
-            finally:
-                self.parent.end(status)
         return study
 
     def log_base_config(self) -> None:
@@ -207,10 +199,11 @@ class Sweep:
         """What this invocation computed, to show nothing was done twice that could be done once."""
 
         return {"work.peak_rss_mb": peak_rss_mb(), "work.prepare_calls": self.prepared.misses,
-                "work.feature_extractions": COUNTERS["extractions"],
-                "work.feature_cache_hits": COUNTERS["cache_hits"], "work.head_graphs_compiled": COMPILED_STEPS.builds,
-                "work.head_graphs_reused": COMPILED_STEPS.reuses, "work.cut_views_built": CUT["views_built"],
-                "work.cut_cache_build_seconds": CUT["build_seconds"],
+                "work.feature_extractions": WORK["feature_extractions"],
+                "work.feature_cache_hits": WORK["feature_cache_hits"],
+                "work.head_graphs_compiled": COMPILED_STEPS.builds,
+                "work.head_graphs_reused": COMPILED_STEPS.reuses, "work.cut_views_built": WORK["cut_views_built"],
+                "work.cut_cache_build_seconds": WORK["cut_cache_build_seconds"],
                 "work.finetune_graphs_compiled": FINETUNE_STEPS.builds,
                 "work.finetune_graphs_reused": FINETUNE_STEPS.reuses}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 
+from garbage_hpo.metrics import format_params
 from garbage_hpo.sweep.timing import TrialTimes
 from garbage_hpo.sweep.verdict import describe_value
 from garbage_hpo.tracking import Tracker, score_name
@@ -29,7 +30,7 @@ class TrialRecording:
 
 def describe_trial(number: int, study_name: str, sampled: dict) -> str:
     """The trial run's description in the MLflow UI: which trial, and the point it measures."""
-    point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items())
+    point = format_params(sampled)
     return f"Trial {number} of sweep study {study_name}: {point or 'the base configuration'}"
 
 

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -275,6 +275,24 @@ class Tracker:
         self.end(status)
 
     @_timed
+    @contextlib.contextmanager
+    def outcome(self, before_end: Callable[[], None] | None = None) -> Iterator[Tracker]:
+        """The run ends FINISHED when the block completes, KILLED at Ctrl-C, FAILED on any other error;
+        `before_end` (the sweep's summary) runs first whatever happened."""
+        status = "FAILED"
+        try:
+            yield self
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            try:
+                if before_end is not None:
+                    before_end()
+            finally:
+                self.end(status)
+
     def end(self, status: str = "FINISHED") -> None:
         if self.finished:
             return

@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from garbage_hpo.training.batches import effective_batch_size
     from garbage_hpo.training.cached_finetune import FINETUNE_STEPS, cache_rows, finetune_cached
     from garbage_hpo.training.compiled_steps import COMPILED_STEPS, release_runtime_memory
-    from garbage_hpo.training.cut_cache import COUNTERS, CutActivations, CutCache, CutCacheSpec
+    from garbage_hpo.training.cut_cache import CutActivations, CutCache, CutCacheSpec
     from garbage_hpo.training.data_parallel import DataParallelJob, finetune_data_parallel
-    from garbage_hpo.training.finetune_stage import FinetuneConfig, ImageInput, finetune, predict_images
+    from garbage_hpo.training.finetune_stage import FinetuneConfig, ImageInput, finetune
     from garbage_hpo.training.fold_stack import FoldCurves, FoldInputs, train_fold_stack
     from garbage_hpo.training.head_stage import StageConfig, train_head
     from garbage_hpo.training.loop import EpochCallback, EpochResult, StageResult, StageRun, TrainVal, restore, snapshot
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "COMPILED_STEPS": "compiled_steps",
-    "COUNTERS": "cut_cache",
     "CutActivations": "cut_cache",
     "CutCache": "cut_cache",
     "CutCacheSpec": "cut_cache",
@@ -46,7 +45,6 @@ _WHERE = {
     "finetune_cached": "cached_finetune",
     "finetune_data_parallel": "data_parallel",
     "lr_schedule": "schedule",
-    "predict_images": "finetune_stage",
     "release_runtime_memory": "compiled_steps",
     "restore": "loop",
     "snapshot": "loop",
@@ -55,7 +53,6 @@ _WHERE = {
 }
 __all__ = [
     "COMPILED_STEPS",
-    "COUNTERS",
     "CutActivations",
     "CutCache",
     "CutCacheSpec",
@@ -78,7 +75,6 @@ __all__ = [
     "finetune_cached",
     "finetune_data_parallel",
     "lr_schedule",
-    "predict_images",
     "release_runtime_memory",
     "restore",
     "snapshot",

@@ -17,11 +17,12 @@ import numpy as np
 from mindspore import nn
 
 from garbage_hpo.metrics import Evaluation, evaluate_scores
+from garbage_hpo.models import predict_images
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
 from garbage_hpo.training.batchnorm_unfold import spread, unfold_batchnorm
 from garbage_hpo.training.compiled_steps import RESETTABLE_OPTIMIZER_VALUES, CompiledSteps
 from garbage_hpo.training.cut_cache import CutActivations, SuffixNet
-from garbage_hpo.training.finetune_stage import FinetuneConfig, freeze_backbone_prefix, predict_images
+from garbage_hpo.training.finetune_stage import FinetuneConfig, freeze_backbone_prefix
 from garbage_hpo.training.loop import EpochPlan, StageResult, StageRun, Trainee, TrainVal, run_epochs
 from garbage_hpo.training.schedule import lr_schedule
 

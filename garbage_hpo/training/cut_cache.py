@@ -32,12 +32,11 @@ from mindspore import nn
 from garbage_hpo.data import AUGMENTATION, PREPROCESS_VERSION, Sample, augment, preprocess, read_rgb, view_rng
 from garbage_hpo.features import onnxruntime_session, resolve_engine, write_onnx
 from garbage_hpo.models import BackboneSpec, build_backbone
-from garbage_hpo.runtime import check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
+from garbage_hpo.runtime import WORK, check_room, checksum_path, checksum_problem, move_aside, write_checksum, writing
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # 2: every file has a .sha256 record, checked on open
 DTYPES = ("float16", "float32")
-COUNTERS = {"views_built": 0, "views_reused": 0, "build_seconds": 0.0}  # for `make bench`
 _ANNOUNCED: set[Path] = set()
 _VERIFIED: set[Path] = set()  # cache files whose checksum this process has checked
 
@@ -130,7 +129,7 @@ class CutCache:
         views serves its first `views`: view v is the same whatever the count)."""
         views = self._open_verified()
         if views is not None and len(views) >= self.spec.views:
-            COUNTERS["views_reused"] += self.spec.views * len(self.samples)
+            WORK["cut_views_reused"] += self.spec.views * len(self.samples)
             level = logging.DEBUG if self.path in _ANNOUNCED else logging.INFO  # once per process, not per trial
             _ANNOUNCED.add(self.path)
             log.log(level, "cut cache: hit %s (%d photos x %d of %d views)", self.path.name, len(self.samples),
@@ -139,8 +138,8 @@ class CutCache:
         start = time.perf_counter()
         self._build()
         seconds = time.perf_counter() - start
-        COUNTERS["views_built"] += self.spec.views * len(self.samples)
-        COUNTERS["build_seconds"] += seconds
+        WORK["cut_views_built"] += self.spec.views * len(self.samples)
+        WORK["cut_cache_build_seconds"] += seconds
         size_mb = (self.path.stat().st_size + self.center_path.stat().st_size) / 2**20
         log.info("cut cache: %d photos x %d views at block %d in %.1fs, %.0f MB as %s", len(self.samples),
                  self.spec.views, self.spec.cut, seconds, size_mb, self.path.name)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
 from garbage_hpo.data import augment, preprocess
 from garbage_hpo.metrics import Evaluation, evaluate_scores
-from garbage_hpo.models import MobileNetV2
+from garbage_hpo.models import MobileNetV2, predict_images
 from garbage_hpo.training.batches import effective_batch_size, shuffled_batches
 from garbage_hpo.training.batchnorm_unfold import spread, unfold_batchnorm
 from garbage_hpo.training.head_stage import StageConfig, build_train_step
@@ -66,18 +65,6 @@ def freeze_backbone_prefix(net: MobileNetV2, trainable_blocks: int) -> list:
         for param in cell.get_parameters():
             param.requires_grad = False
     return frozen
-
-
-def predict_images(net: MobileNetV2, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Scores for preprocessed images (N, 3, H, W), in fixed-size batches so one graph serves all."""
-    out = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        n = len(chunk)
-        if n < batch_size:
-            chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], np.float32)])
-        out.append(net(ms.Tensor(chunk)).asnumpy()[:n])
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 class GlobalMeanLoss(nn.Cell):

@@ -87,7 +87,7 @@ class FoldCurves:
     scores: list[np.ndarray]  # per epoch: (folds, largest fold, classes) validation scores (rows past a fold's end: 0)
 
 
-EpochCallback = Callable[[int, FoldCurves], None]
+FoldEpochCallback = Callable[[int, FoldCurves], None]
 
 
 def _gathered(fold_x: list[np.ndarray], fold_t: list[np.ndarray], batch: int, steps: int, seed: int,
@@ -129,7 +129,8 @@ class FoldInputs:
 
 
 def train_fold_stack(spec: HeadSpec, inputs: FoldInputs, cfg: StageConfig, seed: int,
-                     on_epoch: EpochCallback | None = None, steps_cache: CompiledSteps = COMPILED_STEPS) -> FoldCurves:
+                     on_epoch: FoldEpochCallback | None = None, steps_cache: CompiledSteps = COMPILED_STEPS
+                     ) -> FoldCurves:
     """Train one head per fold (same seed, same initial weights) for `cfg.epochs`; evaluate every epoch."""
     pooled, labels, trains, vals = inputs.pooled, inputs.labels, inputs.trains, inputs.vals
     scalers = inputs.scalers
