@@ -25,7 +25,7 @@ from garbage_hpo.sweep.driver import Sweep, TooManyFailures
 from garbage_hpo.sweep.space import SearchSpace, check_against_config, load_space
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
-from garbage_hpo.tracking import check_tracking_store, default_tracking_uri, flatten
+from garbage_hpo.tracking import check_tracking_store, default_tracking_uri, flatten, refuse_mlflow_database
 
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("garbage_hpo.sweep")
@@ -41,6 +41,7 @@ def build_sweep(cfg: DictConfig, space: SearchSpace, overrides: list[str]) -> Sw
     uri = str(cfg.tracking.uri or default_tracking_uri(runs_dir(cfg.runs_dir)))
     settings = read_sweep_settings(cfg, uri)
     check_tracking_store(uri)
+    refuse_mlflow_database(settings.storage, uri)
     configs = TrialConfigs(cfg, overrides)
     check_against_config(space, cfg)
     base = read_settings(cfg)

@@ -10,6 +10,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from garbage_hpo.sweep.recovery import make_storage
+from garbage_hpo.tracking import refuse_mlflow_database
 
 METRIC = "val_acc"
 
@@ -31,6 +32,7 @@ def open_storage(storage: str) -> RDBStorage:
         if not path.is_file():
             raise FileNotFoundError(f"sweep.storage={storage}: no such Optuna store; run a sweep first "
                                     "(python -m garbage_hpo.sweep +experiment=NAME)")
+    refuse_mlflow_database(storage)
     return make_storage(storage, None, None, None)
 
 

@@ -36,8 +36,10 @@ if TYPE_CHECKING:
         ui_hint,
         ui_link,
     )
-    from garbage_hpo.tracking.store_check import check_tracking_store, hide_password, hide_passwords
+    from garbage_hpo.tracking.store_check import check_tracking_store
+    from garbage_hpo.tracking.store_kind import refuse_mlflow_database
     from garbage_hpo.tracking.ui_views import VIEW_KEY, save_trials_view
+    from garbage_hpo.tracking.uris import hide_password, hide_passwords
 
 _WHERE = {
     "CURVE": "names",
@@ -55,12 +57,13 @@ _WHERE = {
     "default_tracking_uri": "runs",
     "flatten": "runs",
     "git_commit": "runs",
-    "hide_password": "store_check",
-    "hide_passwords": "store_check",
+    "hide_password": "uris",
+    "hide_passwords": "uris",
     "mlflow_key": "runs",
     "owner_tags": "runs",
     "per_category_metrics": "names",
     "per_class_metrics": "names",
+    "refuse_mlflow_database": "store_kind",
     "process_alive": "runs",
     "save_trials_view": "ui_views",
     "score_name": "names",
@@ -92,6 +95,7 @@ __all__ = [
     "per_category_metrics",
     "per_class_metrics",
     "process_alive",
+    "refuse_mlflow_database",
     "save_trials_view",
     "score_name",
     "stop_at_once",

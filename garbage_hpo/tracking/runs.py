@@ -24,7 +24,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from garbage_hpo.runtime import remove_partial_files, schema_lock, use_wal
-from garbage_hpo.tracking.store_check import hide_password
+from garbage_hpo.tracking.uris import hide_password
 
 T = TypeVar("T")
 

@@ -8,35 +8,16 @@ here before any data or model work, with a short timeout and no retries.
 from __future__ import annotations
 
 import contextlib
-import re
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from garbage_hpo.runtime import NoSpaceError, check_room
+from garbage_hpo.tracking.store_kind import refuse_optuna_database
+from garbage_hpo.tracking.uris import DATABASE_SCHEMES, hide_password
 
-DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 STORE_ROOM_BYTES = 16 << 20  # free space a local store needs to record a run (its WAL file grows first)
-
-
-USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):([^@/\s]*)@")
-
-
-def hide_password(uri: str) -> str:
-    """`uri` with the password of its user part (scheme://user:PASSWORD@host) shown as ***, for every scheme:
-    database URLs and an MLflow server behind basic auth alike."""
-    return USERINFO_PASSWORD.sub(r"\1:***@", uri) if isinstance(uri, str) else uri
-
-
-def hide_passwords(value: Any) -> Any:
-    """A recorded config (nested dicts, lists, strings) with every URI's password hidden: what runs record."""
-    if isinstance(value, dict):
-        return {k: hide_passwords(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [hide_passwords(v) for v in value]
-    return hide_password(value) if isinstance(value, str) else value
 
 
 def _check_sqlite(uri: str) -> None:
@@ -113,3 +94,4 @@ def check_tracking_store(uri: str, timeout: float = 5.0) -> None:
         _check_http(uri, timeout)
     elif scheme in DATABASE_SCHEMES:
         _check_database(uri, timeout)
+    refuse_optuna_database(uri)
