@@ -83,9 +83,7 @@ bench: $(VENV)/.installed
 # saved view "trials by objective" in its Views menu)
 STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 ui:
-	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)/#/experiments?workflowType=machine_learning (store $(STORE))"
-	$(VENV)/bin/mlflow server --app-name garbage-hpo --backend-store-uri $(STORE) --host 127.0.0.1 --port $(UI_PORT) \
-		--workers 1
+	@$(PY) -m garbage_hpo.ui store=$(STORE) port=$(UI_PORT)
 
 clean:
 	rm -rf runs/cache runs/hydra runs/models

@@ -168,9 +168,7 @@ def make_ui_server(store: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "garbage-hpo",
-                               "--backend-store-uri", f"sqlite:///{store}", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "garbage_hpo.ui", f"store=sqlite:///{store}", f"port={port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
