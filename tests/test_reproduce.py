@@ -188,3 +188,43 @@ def test_ensemble_selection_weighs_the_trials_by_their_predictions_and_ships_onl
 def test_bad_requests_end_with_one_line(env, args, message):
     proc, _ = reproduce(*args, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_ensemble_asked_of_a_one_split_study_is_refused_before_any_run(env):
+    run_cli("garbage_hpo.sweep", *SWEEP[:1], "sweep.n_trials=2", "sweep.cv_folds=1", "sweep.study_name=one_split",
+            "train.epochs=2", "data.image_size=64", f"data.root={env['data']}")
+    mlflow = client(env)
+    runs_before = {e.experiment_id: len(mlflow.search_runs([e.experiment_id])) for e in mlflow.search_experiments()}
+    for ensemble in ("caruana", "3"):
+        proc, _ = reproduce("experiment=one_split", f"ensemble={ensemble}", check=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"error: ensemble={ensemble}: ensembles are chosen and measured by cross-validation" in proc.stderr
+        assert "measured on one split (sweep.cv_folds=1)" in proc.stderr
+    assert runs_before == {e.experiment_id: len(mlflow.search_runs([e.experiment_id]))
+                           for e in mlflow.search_experiments()}
+
+
+def test_a_damaged_out_of_fold_file_is_named_with_what_it_costs(env, tmp_path, caplog):
+    import logging
+
+    from garbage_hpo.selection import OOF_FILE
+    from garbage_hpo.sweep.winner_findings import trial_predictions
+
+    study = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{env['runs'] / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    damaged = complete[0]
+    run_id = damaged.user_attrs["mlflow_run_id"]
+    mlflow = client(env)
+    good = Path(mlflow.download_artifacts(run_id, OOF_FILE, str(tmp_path / "good")))
+    stored = Path(mlflow.get_run(run_id).info.artifact_uri.removeprefix("file://")) / OOF_FILE
+    saved = stored.read_bytes()
+    try:
+        stored.write_bytes(saved[: len(saved) // 2])  # cut short, as a full disk or a killed copy leaves it
+        with caplog.at_level(logging.WARNING):
+            found = trial_predictions(mlflow, complete, tmp_path / "read")
+    finally:
+        stored.write_bytes(saved)
+    assert damaged.number not in found and set(found) == {t.number for t in complete[1:]}
+    assert f"trial {damaged.number}'s out-of-fold predictions (oof.npz of MLflow run {run_id}) are damaged" in \
+        caplog.text and "left out of BBC-CV, ensemble selection" in caplog.text
+    assert good.stat().st_size == len(saved)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from omegaconf import OmegaConf, open_dict
 
 from garbage_hpo.config import recorded_config
@@ -16,6 +19,11 @@ from garbage_hpo.reproduce.ensembles import (
 from garbage_hpo.reproduce.report import Reproduction, record
 from garbage_hpo.reproduce.retrain import export_and_check, locate, retrain, warn_if_inputs_changed
 from garbage_hpo.runtime import configure_runtime, number_value
+
+if TYPE_CHECKING:
+    from garbage_hpo.sweep import BestTrial
+
+log = logging.getLogger("garbage_hpo.reproduce")
 
 
 def reproduce(overrides: dict[str, str]) -> Reproduction:
@@ -36,6 +44,7 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
     # a config recorded before sweep.ensemble existed asks for no ensemble
     k = ensemble_setting(requested_ensemble, "ensemble") if requested_ensemble is not None else \
         ensemble_setting(OmegaConf.select(cfg, "sweep.ensemble", default=1))
+    check_ensemble_request(requested_ensemble, k, settings.cv_folds, best)
     configure_runtime()
     prepared = prepare(settings)
     experiment = client.get_experiment(original.info.experiment_id).name
@@ -54,6 +63,9 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
         found = ([], {})  # the study's trials and their out-of-fold predictions: read once, when wanted
         if model.folds > 1 and (chosen_by_the_sweep or k == "caruana"):
             found = study_predictions(storage, best, client, settings.runs / "reproduce" / tracker.run_id)
+        if found[0] and best.number not in found[1]:
+            log.warning("trial %d's out-of-fold predictions are not at hand (see above): no bias-corrected figure "
+                        "and no ensemble selection for it", best.number)
         corrected = bias_corrected_selection(found[1], best, model) if chosen_by_the_sweep else None
         ensemble = None
         if k == "caruana" and model.folds > 1:
@@ -71,3 +83,12 @@ def reproduce(overrides: dict[str, str]) -> Reproduction:
             ui_link(uri, tracker.experiment_id, tracker.run_id) + ui_hint(uri), corrected)
         record(report, tracker, client, notes, model)
         return report
+
+
+def check_ensemble_request(requested: str | None, k: int | str, cv_folds: int, best: BestTrial) -> None:
+    """An ensemble asked for on the command line needs a cross-validated study: the members are chosen and
+    compared on the same folds. Refused before any run opens rather than shipping one model without a word."""
+    if requested is not None and (k == "caruana" or (isinstance(k, int) and k > 1)) and cv_folds <= 1:
+        raise ValueError(f"ensemble={requested}: ensembles are chosen and measured by cross-validation, and trial "
+                         f"{best.number} of study {best.study_name} was measured on one split (sweep.cv_folds=1); "
+                         "run the sweep with sweep.cv_folds=5, or reproduce it with ensemble=1")

@@ -29,10 +29,16 @@ def trial_predictions(client, trials: list[optuna.trial.FrozenTrial], out: Path)
         if trial.state != TrialState.COMPLETE or not run_id:
             continue
         try:
-            local = client.download_artifacts(run_id, OOF_FILE, str(out / f"trial_{trial.number}"))
-            found[trial.number] = OutOfFold.load(Path(local))
-        except Exception as err:  # MlflowException (not there), an unreachable store, a damaged file
+            local = Path(client.download_artifacts(run_id, OOF_FILE, str(out / f"trial_{trial.number}")))
+        except Exception as err:  # MlflowException (not there), an unreachable store
             log.info("trial %d's out-of-fold predictions are not available: %s", trial.number, err)
+            continue
+        try:
+            found[trial.number] = OutOfFold.load(local)
+        except Exception as err:  # a damaged file: zip, npy or a missing array, whichever numpy meets first
+            log.warning("trial %d's out-of-fold predictions (%s of MLflow run %s) are damaged (%s: %s): the trial "
+                        "is left out of BBC-CV, ensemble selection and the winner's pictures", trial.number, OOF_FILE,
+                        run_id, type(err).__name__, err)
     return found
 
 
