@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(str(err).replace("tracking.uri", "store")) from None
         print(f"MLflow UI: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning "
               f"(store {hide_password(store)})", flush=True)
-        os.execv(server_command(store, port)[0], server_command(store, port))
+        command = server_command(store, port)
+        os.execv(command[0], command)
     return 0
 
 
