@@ -1,6 +1,7 @@
 """Evaluate a trained model on a dataset:
 
     python -m garbage_hpo.evaluate model=REF data.root=DIR [data.split=val|train] [out=DIR] [log=true] [--json]
+                                [--unbound-card]
 
 model=REF is a checkpoint path, an MLflow run id, or a registry alias (default: champion). data.split=val
 reads <root>/val/; a folder without val/ is evaluated on train/ only when asked with data.split=train.
@@ -8,7 +9,8 @@ Prints accuracy (with the photo count and a 95% Wilson interval), top-5, per-cla
 (or one JSON object with --json: accuracy, n, correct, ci95, ...), writes a confusion matrix and the error
 gallery (errors_01.png, ...: thumbnail, true -> predicted, probability; the most confident mistakes first, 36 a
 page) to out= (default runs/eval/<time>), and with log=true records them as an MLflow run in the experiment
-garbage-hpo-eval.
+garbage-hpo-eval. --unbound-card accepts a model card that records no binding to its weights (an old card, on
+purpose): otherwise refused, since an edit of it could not be caught.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
         uri = tracking_uri(overrides)
         checkpoint = resolve_model(overrides.get("model"), uri, runs_dir() / "model_cache")
-        predictor = Predictor.load(checkpoint)
+        predictor = Predictor.load(checkpoint, bool(flags.get("unbound-card")))
         index = check_classes(predictor, index, root, overrides.get("model", "champion"))
         images, kept, skipped = read_photos(index, split)
         labels = np.array([s.label for s in kept])
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_request(argv: list[str]) -> tuple[dict[str, str], dict, str, Path, DatasetIndex | None]:
     """(overrides, flags, split, data root, its index unless it is a test set alone), or a one-line refusal."""
-    overrides, flags, extra = split_args(argv, {"json": False})
+    overrides, flags, extra = split_args(argv, {"json": False, "unbound-card": False})
     unknown = sorted(set(overrides) - KNOWN_KEYS) + extra
     if unknown:
         raise ValueError(f"unknown arguments {unknown}; keys: {sorted(KNOWN_KEYS)}")

@@ -1,8 +1,11 @@
-"""Classify photos: `python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [--top-k K] [--json]`.
+"""Classify photos:
+
+    python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [--top-k K] [--json] [--unbound-card]
 
 model=REF is a checkpoint path, an MLflow run id, or a registry alias (default: champion); tracking.uri=URI
 picks the MLflow store (default runs/mlflow.db). Unreadable files are reported and skipped; the exit code is
-1 when any failed, 2 for bad arguments.
+1 when any failed, 2 for bad arguments. --unbound-card accepts a model card that records no binding to its
+weights (an old card, on purpose): otherwise refused, since an edit of it could not be caught.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from garbage_hpo.data import IMAGE_SUFFIXES, UnreadableImageError
 from garbage_hpo.runtime import configure_runtime, friendly_errors, shown, split_args
 from garbage_hpo.tracking import tracking_uri
 
-USAGE = "usage: python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [tracking.uri=URI] [--top-k K] [--json]"
+USAGE = ("usage: python -m garbage_hpo.predict IMAGE_OR_FOLDER... [model=REF] [tracking.uri=URI] [--top-k K] [--json] "
+         "[--unbound-card]")
 
 
 def expand(inputs: list[str]) -> list[Path]:
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip() + "\n\n" + USAGE)
         return 0 if argv else 2
     with friendly_errors():
-        overrides, flags, inputs = split_args(argv, {"top-k": True, "json": False})
+        overrides, flags, inputs = split_args(argv, {"top-k": True, "json": False, "unbound-card": False})
         top_k = int(flags.get("top-k", 1))
         if top_k < 1:
             raise ValueError("--top-k must be at least 1")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         from garbage_hpo.runtime import runs_dir
 
         checkpoint = resolve_model(overrides.get("model"), tracking_uri(overrides), runs_dir() / "model_cache")
-        predictor = Predictor.load(checkpoint)
+        predictor = Predictor.load(checkpoint, bool(flags.get("unbound-card")))
         failed = 0
         for path in files:
             try:

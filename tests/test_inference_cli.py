@@ -174,10 +174,27 @@ def test_checkpoint_that_does_not_match_its_card_is_one_line(env, tmp_path):
     proc = run_cli("garbage_hpo.predict", photo, f"model={tmp_path / 'model.ckpt'}", check=False)
     assert proc.returncode == 2 and "field 'classes' differs from the value model.ckpt was saved with" in proc.stderr
     assert "Traceback" not in proc.stderr
-    del card["binding"]  # a card written before cards were bound: the shapes are still checked
+    del card["binding"]  # an old card accepted on purpose: the shapes are still checked
     (tmp_path / "model.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match=r"does not match its model card \(10 classes"):
-        garbage_hpo.Predictor.load(tmp_path / "model.ckpt")
+        garbage_hpo.Predictor.load(tmp_path / "model.ckpt", unbound_card=True)
+
+
+def test_a_card_without_its_binding_is_refused_unless_asked_for(env, tmp_path):
+    """With its binding deleted, an edited card (bn_eps 0.5) would load with other answers: refused, naming the
+    file and the flag; with --unbound-card it is used, said so."""
+    def unbind(card: dict) -> None:
+        del card["binding"]
+        card["profile"]["bn_eps"] = 0.5
+
+    checkpoint = _edited_copy(env, tmp_path, unbind)
+    photo = str(next((env["data"] / "val" / "00_00").iterdir()))
+    proc = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'model.json'}: the card records no binding to its weights" in proc.stderr
+    assert "--unbound-card" in proc.stderr and not proc.stdout
+    proc = run_cli("garbage_hpo.predict", photo, f"model={checkpoint}", "--unbound-card", check=False)
+    assert proc.returncode == 0 and "unbound model card used as asked" in proc.stderr and proc.stdout
 
 
 def _edited_copy(env, tmp_path, edit) -> Path:

@@ -74,13 +74,22 @@ def read_card(path: Path) -> dict:
     return card
 
 
-def load_card(path: Path, weights: Path) -> dict:
-    """The card of `weights` (checked: values possible, bound to these weights and unedited since)."""
+UNBOUND_FLAG = "--unbound-card"
+
+
+def load_card(path: Path, weights: Path, unbound: bool = False) -> dict:
+    """The card of `weights` (checked: values possible, bound to these weights and unedited since). A card
+    without its `binding` (written before cards were bound, or with it deleted) is refused unless `unbound`:
+    nothing would catch an edit of it."""
     card = read_card(path)
     check_values(card, path)
     binding = card.get("binding")
-    if binding is None:  # written before cards were bound (nothing to check against)
-        log.warning("%s: model card written before cards recorded their weights' hash; not checked", path)
+    if binding is None:
+        if not unbound:
+            raise ModelCardError(f"{path}: the card records no binding to its weights, so an edit of it (input "
+                                 "size, scaling, bn_eps, classes) cannot be caught; re-save the model, or pass "
+                                 f"{UNBOUND_FLAG} if this is a card from before cards were bound, on purpose")
+        log.warning("%s: unbound model card used as asked (%s): its fields are not checked", path, UNBOUND_FLAG)
         return card
     recorded = binding.get("weights", {}).get(weights.name)
     if recorded is None:

@@ -62,12 +62,13 @@ class Predictor:
         self.classes = card["classes"]
 
     @classmethod
-    def load(cls, checkpoint: str | Path) -> Predictor:
-        """A `.ckpt` (weights, rebuilt from the card) or an exported `.mindir`; `model.json` lies beside it."""
+    def load(cls, checkpoint: str | Path, unbound_card: bool = False) -> Predictor:
+        """A `.ckpt` (weights, rebuilt from the card) or an exported `.mindir`; `model.json` lies beside it,
+        bound to these weights and unedited (`unbound_card`: accept an old card that records no binding)."""
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise FileNotFoundError(f"model checkpoint {checkpoint} does not exist")
-        card = load_card(checkpoint.with_suffix(".json"), checkpoint)  # bound to these weights, unedited
+        card = load_card(checkpoint.with_suffix(".json"), checkpoint, unbound_card)
         if checkpoint.suffix == ".mindir":
             return cls(load_mindir(checkpoint), card)
         net = network_for_card(card)

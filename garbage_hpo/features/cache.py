@@ -172,16 +172,31 @@ def compute_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, b
     )
 
 
+def _content_digest(mean: np.ndarray, mx: np.ndarray, failed: str, channels: np.ndarray) -> str:
+    """The content record written into each cache file: what a well-formed file with other numbers fails."""
+    digest = hashlib.sha256()
+    for part in (mean, mx, channels):
+        digest.update(repr((part.dtype.str, part.shape)).encode())
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(failed.encode())
+    return digest.hexdigest()
+
+
 def _read_cache(path: Path, n_samples: int) -> FeatureSet | None:
-    """The cached features, or None after moving a damaged file aside (a zip checks each member's CRC)."""
+    """The cached features, or None after moving a damaged file aside: a zip checks each member's CRC, the
+    content record catches a file re-saved whole with other numbers (or written before caches had one)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            failed = dict(json.loads(str(data["failed"])))
-            channels = tuple(int(c) for c in data["channels"]) if "channels" in data else ()
-            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in failed.items()}, True,
-                                  channels=channels)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated, zeroed, not a zip
+            failed_text, channels = str(data["failed"]), data["channels"]
+            features = FeatureSet(data["mean"], data["max"], {int(k): v for k, v in json.loads(failed_text)}, True,
+                                  channels=tuple(int(c) for c in channels))
+            recorded = str(data["content_sha256"]) if "content_sha256" in data else None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:  # truncated, zeroed
         move_aside(path, f"{type(err).__name__}: {err}")
+        return None
+    if recorded != _content_digest(features.mean, features.max, failed_text, channels):
+        move_aside(path, "no content record (written before caches had one)" if recorded is None else
+                   "its numbers differ from the content record written with them")
         return None
     if features.mean.shape[0] != n_samples or features.max.shape != features.mean.shape:
         move_aside(path, f"{features.mean.shape[0]} rows for {n_samples} photos")
@@ -207,8 +222,9 @@ def cached_features(index: DatasetIndex, spec: BackboneSpec, image_size: int, ca
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: workers may share a cache
     with writing(tmp):
-        np.savez(tmp, mean=features.mean, max=features.max, failed=json.dumps(sorted(features.failed.items())),
-                 channels=np.array(features.channels, np.int64))
+        failed, channels = json.dumps(sorted(features.failed.items())), np.array(features.channels, np.int64)
+        np.savez(tmp, mean=features.mean, max=features.max, failed=failed, channels=channels,
+                 content_sha256=_content_digest(features.mean, features.max, failed, channels))
         tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
     log.info("features: computed %d images in %.1fs with %s, cached as %s", len(features.mean),
              features.extract_seconds, engine, path.name)

@@ -13,6 +13,7 @@ from garbage_hpo.config import RunSettings
 from garbage_hpo.data import DatasetError, DatasetIndex, Split, index_dataset, read_rgb, resolve_root, split_dataset
 from garbage_hpo.features import FeatureSet, cached_features
 from garbage_hpo.models import BackboneSpec, resolve_backbone_spec
+from garbage_hpo.runtime import remove_stale_temporaries
 from garbage_hpo.tracking import git_commit
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class Prepared:
 def prepare(settings: RunSettings) -> Prepared:
     start = time.perf_counter()
     data = settings.data
+    cache = settings.runs / "cache"
+    remove_stale_temporaries(*(cache / kind for kind in ("features", "onnx", "cut", "probe")),
+                             settings.runs / "weights")
     index, spec = dataset_and_spec(settings)
     root = index.root
     image_size = data.image_size or spec.profile.native_size

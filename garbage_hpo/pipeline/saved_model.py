@@ -3,6 +3,7 @@ architecture, how it was selected), bound to each other (model_card.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mindspore as ms
@@ -34,13 +35,30 @@ def model_card(settings: RunSettings, prepared: Prepared, spec: HeadSpec) -> dic
     }
 
 
+def check_checkpoint_room(path: Path, weights_bytes: int, artifacts: Path) -> None:
+    """Room for the checkpoint and its card, and for their copy into the MLflow artifact store when that is on
+    the same disk (a local store under runs/): the copy is what filled the disk after a checkpoint fitted."""
+    def device(folder: Path) -> int:
+        while not folder.exists():
+            folder = folder.parent
+        return os.stat(folder).st_dev
+
+    checkpoint = weights_bytes + (1 << 20)  # the card and MindSpore's header
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if device(artifacts) != device(path.parent):
+        check_room(path, checkpoint, parts=f"the checkpoint {checkpoint / 2**20:,.1f} MiB")
+        return
+    check_room(path, 2 * checkpoint, parts=f"the checkpoint {checkpoint / 2**20:,.1f} MiB and its copy into the "
+               f"MLflow artifact store {artifacts}")
+
+
 def save_model(net: nn.Cell, out_dir: Path, settings: RunSettings, prepared: Prepared, spec: HeadSpec,
                extra: dict | None = None) -> Path:
     """The whole network and its model card; `extra` adds e.g. `train_images` and `selection`."""
     path, card_path = out_dir / "model.ckpt", out_dir / "model.json"
     card_path.unlink(missing_ok=True)  # a card never describes weights other than the ones beside it
     path.unlink(missing_ok=True)
-    check_room(path, sum(int(p.size) for p in net.get_parameters()) * 4 + (1 << 20))
+    check_checkpoint_room(path, sum(int(p.size) for p in net.get_parameters()) * 4, settings.runs / "mlartifacts")
     with writing(out_dir / "model.tmp", path):  # MindSpore writes model.tmp, then renames it
         ms.save_checkpoint(net, str(path))
         write_card(card_path, model_card(settings, prepared, spec) | (extra or {}), [path])

@@ -1,5 +1,6 @@
 """What every command runs on: runtime setup and one-line errors (cli), files written atomically and
-checked (files), the runs/ folder (paths), a graceful stop (stop), SQLite in WAL mode (sqlite_wal).
+checked (files), the runs/ folder (paths), a graceful stop (stop), SQLite in WAL mode (sqlite_wal), what
+killed processes leave behind (leftovers).
 
 The names below are this package's public face, each loaded on first use (runtime/lazy.py)."""
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         write_text_atomic,
         writing,
     )
+    from garbage_hpo.runtime.leftovers import process_alive, remove_stale_temporaries
     from garbage_hpo.runtime.paths import default_weights_path, runs_dir, shown
     from garbage_hpo.runtime.sqlite_wal import schema_lock, use_wal
     from garbage_hpo.runtime.stop import GracefulStop
@@ -53,7 +55,9 @@ _WHERE = {
     "key_values": "cli",
     "move_aside": "files",
     "number_value": "cli",
+    "process_alive": "leftovers",
     "remove_partial_files": "files",
+    "remove_stale_temporaries": "leftovers",
     "run_hydra_app": "cli",
     "runs_dir": "paths",
     "schema_lock": "sqlite_wal",
@@ -80,7 +84,9 @@ __all__ = [
     "key_values",
     "move_aside",
     "number_value",
+    "process_alive",
     "remove_partial_files",
+    "remove_stale_temporaries",
     "run_hydra_app",
     "runs_dir",
     "schema_lock",

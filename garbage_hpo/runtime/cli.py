@@ -81,7 +81,8 @@ def run_hydra_app(main: Callable[[], None]) -> None:
 
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Bad input ends the command with `error: <message naming the file or key>` and exit code 2."""
+    """Bad input, and a full disk whether found before or while writing, end the command with `error: <message
+    naming the file, key or device>` and exit code 2."""
     global _TASK_STARTED
     _TASK_STARTED = True
     try:
@@ -95,7 +96,7 @@ def friendly_errors() -> Iterator[None]:
         print(f"error: no space left on {device_of(runs_dir())} ({type(err).__name__}: "
               f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); free some space and run the command "
               "again (a run it could not close is closed by the next command)", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(2)  # as a full disk found before writing: the user's to fix, whenever it was found
 
 
 def disk_filled(err: BaseException) -> bool:

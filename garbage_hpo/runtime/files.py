@@ -15,10 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from garbage_hpo.runtime.leftovers import bound_moved_aside
+
 log = logging.getLogger(__name__)
 PARTIAL_FILES: set[Path] = set()  # files being written now; remove_partial_files() deletes them on a stop
 _LOCK = threading.Lock()
 NEARLY_FULL_BYTES = 1 << 20  # less free space than this after a failed write: the disk filled up
+ROOM_MARGIN_BYTES = 4 << 20  # left free by every check_room: the store, logs and small files still fit
 
 
 class NoSpaceError(OSError):
@@ -99,6 +102,7 @@ def move_aside(path: Path, reason: str) -> Path:
     with contextlib.suppress(FileNotFoundError):  # another worker may have moved it first
         path.replace(aside)
     log.warning("damaged cache file %s (%s): moved aside to %s; rebuilding it", path, reason, aside.name)
+    bound_moved_aside(path.parent)
     return aside
 
 
@@ -134,20 +138,27 @@ def checksum_problem(path: Path) -> str | None:
     return None
 
 
-def check_room(path: Path, needed_bytes: int, setting: str | None = None) -> None:
+def check_room(path: Path, needed_bytes: int, setting: str | None = None, parts: str = "") -> None:
     """Refuse, before writing, a file the disk cannot hold (with a margin): naming the setting that sizes it, or
-    the file. Some writers (MindSpore's ONNX export) only log a full disk and carry on."""
+    the file, and what `needed_bytes` counts (`parts`). Some writers (MindSpore's ONNX export) only log a full
+    disk and carry on."""
     folder = path if path.is_dir() else path.parent
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
-    if needed_bytes <= free - NEARLY_FULL_BYTES * 4:
+    margin = ROOM_MARGIN_BYTES
+    if needed_bytes <= free - margin:
         return
-    sizes = f"{needed_bytes / 2**20:,.0f} MiB needed, {free / 2**20:,.0f} MiB free on {device_of(folder)}"
+    sizes = (f"{_mib(needed_bytes)} MiB needed{f' ({parts})' if parts else ''} plus a {_mib(margin)} MiB margin, "
+             f"{_mib(free)} MiB free on {device_of(folder)}")
     if setting:
         raise NoSpaceError(errno.ENOSPC, f"{setting}: the cache it asks for needs more room than the disk has "
                            f"({sizes}); lower {setting} or free space")
     raise NoSpaceError(errno.ENOSPC, f"no space left on {device_of(folder)} while writing {path} ({sizes}); free "
                        "some space there (or point runs/ elsewhere with GARBAGE_HPO_RUNS) and run the command again")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f}" if size < 100 << 20 else f"{size / 2**20:,.0f}"
 
 
 def check_writable_folder(folder: Path, setting: str) -> None:

@@ -107,14 +107,35 @@ def cached_probe(x: np.ndarray, y: np.ndarray, folds: list[Fold], cache_dir: Pat
                  grid: tuple[float, ...] = C_GRID) -> ProbeResult:
     path = cache_dir / f"{probe_key(x, y, folds, grid)}.json"
     if path.is_file():
-        try:
-            return ProbeResult(**(json.loads(path.read_text(encoding="utf-8")) | {"from_cache": True}))
-        except (ValueError, TypeError) as err:  # truncated or edited: not a result to report
-            move_aside(path, f"{type(err).__name__}: {err}")
+        cached = _read_probe(path)
+        if cached is not None:
+            return cached
     result = run_probe(x, y, folds, grid)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(asdict(result)))  # several workers may compute it at once
+    record = asdict(result)
+    # several workers may compute it at once
+    write_text_atomic(path, json.dumps(record | {"content_sha256": _record_digest(record)}))
     return result
+
+
+def _record_digest(record: dict) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _read_probe(path: Path) -> ProbeResult | None:
+    """The cached probe, or None after moving aside a file that is truncated, or edited (its figures no longer
+    match the content record written with them), or older than content records."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        recorded = record.pop("content_sha256", None)
+        if recorded != _record_digest(record):
+            move_aside(path, "no content record (written before caches had one)" if recorded is None else
+                       "its figures differ from the content record written with them")
+            return None
+        return ProbeResult(**(record | {"from_cache": True}))
+    except (ValueError, TypeError, AttributeError) as err:  # truncated or not an object: not a result to report
+        move_aside(path, f"{type(err).__name__}: {err}")
+        return None
 
 
 def probe_for(settings: RunSettings, prepared: Prepared) -> ProbeResult:

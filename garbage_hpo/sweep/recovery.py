@@ -23,8 +23,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from garbage_hpo.runtime import schema_lock, use_wal
-from garbage_hpo.tracking import client_for, hide_password, process_alive
+from garbage_hpo.runtime import process_alive, schema_lock, use_wal
+from garbage_hpo.tracking import client_for, hide_password
 
 log = logging.getLogger("garbage_hpo.sweep")
 SCHEMA_ATTEMPTS = 5

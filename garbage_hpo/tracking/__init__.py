@@ -32,7 +32,6 @@ if TYPE_CHECKING:
         git_commit,
         mlflow_key,
         owner_tags,
-        process_alive,
         ui_hint,
         ui_link,
     )
@@ -64,7 +63,6 @@ _WHERE = {
     "per_category_metrics": "names",
     "per_class_metrics": "names",
     "refuse_mlflow_database": "store_kind",
-    "process_alive": "runs",
     "save_trials_view": "ui_views",
     "score_name": "names",
     "stop_at_once": "commands",
@@ -94,7 +92,6 @@ __all__ = [
     "owner_tags",
     "per_category_metrics",
     "per_class_metrics",
-    "process_alive",
     "refuse_mlflow_database",
     "save_trials_view",
     "score_name",

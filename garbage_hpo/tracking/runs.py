@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from garbage_hpo.runtime import remove_partial_files, schema_lock, use_wal
+from garbage_hpo.runtime import process_alive, remove_partial_files, schema_lock, use_wal
 from garbage_hpo.tracking.uris import hide_password
 
 T = TypeVar("T")
@@ -132,16 +132,6 @@ _OPEN_LOCK = threading.Lock()
 def owner_tags() -> dict[str, str]:
     """Who runs this process; lets a later start on the same host tell a dead owner from a live one."""
     return {"hpo.host": socket.gethostname(), "hpo.pid": str(os.getpid())}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def close_open_runs() -> None:

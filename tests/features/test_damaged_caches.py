@@ -3,6 +3,7 @@ rebuilt cache holds what the original did. A cache the disk cannot hold is refus
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -88,3 +89,45 @@ def test_a_truncated_probe_cache_is_named_moved_aside_and_recomputed(tmp_path, c
         again = cached_probe(x, y, folds, tmp_path, grid=(1.0,))
     assert not again.from_cache and again.cv_acc == first.cv_acc and str(path) in caplog.text
     assert len(aside(tmp_path)) == 1
+
+
+def _probe_inputs() -> tuple[np.ndarray, np.ndarray, list[Fold]]:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 5)), np.arange(60) % 3
+    x[np.arange(60), y] += 3
+    return x, y, [Fold(np.setdiff1d(np.arange(60), np.arange(i, 60, 3)), np.arange(i, 60, 3)) for i in range(3)]
+
+
+def test_a_probe_cache_edited_to_another_figure_is_not_reported(tmp_path, caplog):
+    """Valid JSON, one figure changed (cv_acc 0.99): its content record no longer matches, so it is recomputed."""
+    x, y, folds = _probe_inputs()
+    first = cached_probe(x, y, folds, tmp_path, grid=(1.0,))
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(record | {"cv_acc": 0.99}))
+    with caplog.at_level(logging.WARNING):
+        again = cached_probe(x, y, folds, tmp_path, grid=(1.0,))
+    assert not again.from_cache and again.cv_acc == first.cv_acc != 0.99
+    assert "differ from the content record" in caplog.text and len(aside(tmp_path)) == 1
+    assert cached_probe(x, y, folds, tmp_path, grid=(1.0,)).from_cache  # the recomputed file is trusted again
+
+
+def test_a_feature_cache_resaved_whole_with_other_numbers_is_rebuilt(runs, tiny_demo, caplog):
+    """A well-formed .npz with every member present but other numbers (the CRCs are right): a cache hit today
+    would train on them; its content record catches it, and a file without one (older) is rebuilt too."""
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
+    first = prepare(cfg).features
+    (cached,) = (runs / "cache" / "features").glob("*.npz")
+    with np.load(cached) as data:
+        members = {name: data[name] for name in data.files}
+    np.savez(cached, **(members | {"mean": members["mean"][::-1].copy()}))  # np.savez adds .npz only if missing
+    with caplog.at_level(logging.WARNING):
+        again = prepare(cfg).features
+    assert not again.from_cache and "differ from the content record" in caplog.text
+    np.testing.assert_allclose(again.mean, first.mean, rtol=1e-5, atol=1e-6)
+    members.pop("content_sha256")
+    np.savez(cached, **members)  # as a cache written before content records
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert not prepare(cfg).features.from_cache and "no content record" in caplog.text
+    assert prepare(cfg).features.from_cache

@@ -15,15 +15,28 @@ from tests.conftest import run_cli, settings_of
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A folder on its own 6 MiB file system."""
+def disk_of(tmp_path):
+    """disk_of(MiB): a folder on its own file system of that size."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "small"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)], check=True)
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    mounted = []
+
+    def make(mib: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(folder)], check=True)
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(disk_of):
+    """A folder on its own 6 MiB file system."""
+    return disk_of(6)
 
 
 def fill(folder: Path, leave_kib: int) -> None:
@@ -75,6 +88,30 @@ def test_a_checkpoint_that_does_not_fit_is_refused_and_nothing_half_written_is_l
     assert saved.is_file() and saved.with_suffix(".json").is_file()
 
 
+def test_a_checkpoint_is_refused_where_it_fits_but_its_mlflow_copy_would_not(runs, tiny_demo, disk_of):
+    """runs/ on one disk: the checkpoint and its copy into runs/mlartifacts are counted, and the message says so
+    (it said `10 MiB needed, 12 MiB free`, its margin and the copy unsaid)."""
+    from garbage_hpo.models.factory import build_backbone
+    from garbage_hpo.models.head import Head
+    from garbage_hpo.models.mobilenetv2 import MobileNetV2
+    from garbage_hpo.pipeline.preparation import prepare
+    from garbage_hpo.pipeline.saved_model import save_model
+    from garbage_hpo.runtime.files import NoSpaceError
+
+    cfg = settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={runs}")
+    prepared = prepare(cfg)
+    spec = cfg.head.spec(prepared.index.num_classes, 1280)
+    net = MobileNetV2(build_backbone(prepared.spec), Head(spec))
+    weights = sum(int(p.size) for p in net.get_parameters()) * 4
+    disk = disk_of(int(3 * weights / 2**20) + 16)
+    on_disk = settings_of(f"data.root={tiny_demo}", "data.image_size=64", f"runs_dir={disk}")
+    fill(disk, leave_kib=int((1.5 * weights + (6 << 20)) / 1024))  # one checkpoint fits, two do not
+    with pytest.raises(NoSpaceError, match=r"MiB needed \(the checkpoint [\d.]+ MiB and its copy into the MLflow "
+                       rf"artifact store {disk}/mlartifacts\) plus a 4.0 MiB margin, [\d.]+ MiB free on {disk}"):
+        save_model(net, disk / "models" / "run", on_disk, prepared, spec)
+    assert not list((disk / "models" / "run").iterdir())
+
+
 def test_a_library_error_behind_a_full_disk_is_said_as_such(small_disk, monkeypatch, capsys):
     from garbage_hpo.runtime.cli import friendly_errors
 
@@ -82,6 +119,6 @@ def test_a_library_error_behind_a_full_disk_is_said_as_such(small_disk, monkeypa
     fill(small_disk, leave_kib=16)
     with pytest.raises(SystemExit) as done, friendly_errors():
         raise sqlite3.OperationalError("disk I/O error")  # what SQLite says when its WAL cannot grow
-    assert done.value.code == 1
+    assert done.value.code == 2  # as when the disk is found full before writing
     err = capsys.readouterr().err
     assert f"error: no space left on {small_disk} (OperationalError: disk I/O error)" in err
