@@ -100,11 +100,28 @@ def test_make_reproduce_best_retrains_the_best_trial_exports_and_registers_the_c
     assert shown(selection["cv_bbc"]) == sweep_run.data.metrics["best_cv_bbc"] == run.data.metrics["selection_cv_bbc"]
     assert selection["cv_bbc_ci95"][0] <= selection["cv_bbc"] <= selection["cv_bbc_ci95"][1]
     assert report["bias_corrected"]["cv_bbc"] == selection["cv_bbc"]
+    # the sweep's parent opens with the leaderboard: every trial against the winner, paired over the same folds
+    note = sweep_run.data.tags["mlflow.note.content"]
+    assert "```" not in note and "**Top trials against the winner** (paired over the same folds)" in note
+    assert f"| 1 | {best.number} | {best.value:.4f} |" in note and note.count(" pp [") == 3
+    assert {"leaderboard.html", "leaderboard.json", "plots/top_trials_curves.png"} <= {
+        a.path for a in mlflow.list_artifacts(sweep_run.info.run_id)} | {
+        a.path for a in mlflow.list_artifacts(sweep_run.info.run_id, "plots")}
     champion = mlflow.get_model_version_by_alias("garbage-hpo", "champion")
     assert champion.run_id == report["run_id"] and str(champion.version) == report["registered_version"]
     assert champion.tags["image_size"] == "64" and champion.tags["reproduction"] == "passed"
     assert len(json.loads(champion.tags["classes"])) == 26
     assert json.loads(champion.tags["preprocessing"])["input_scaling"] == "minus_one_one"
+    # what shipped, said first: the card opens with it, the run's name and description, the version's too
+    assert next(iter(card)) == "network" and card["network"]["kind"] == "single trial"
+    quote = card["network"]["quote"]
+    assert quote["figure"] == "cv_bbc" and quote["value"] == selection["cv_bbc"]
+    assert quote["n"] == report["reproduced_n"] and report["network"] == card["network"]
+    assert list(card)[-2:] == ["classes", "binding"]
+    assert run.data.tags["mlflow.runName"] == f"reproduce-head_depth-trial-{best.number}"
+    assert champion.tags["shipped"] == "single trial" and champion.tags["members"] == str(best.number)
+    assert champion.tags["quote"].startswith(f"cv_bbc {selection['cv_bbc']:.4f} (95% CI [")
+    assert champion.description.startswith(f"a single trial: trial {best.number} of study head_depth. Quote cv_bbc")
 
     # the champion is what predict uses by default, and the exported MINDIR answers like the checkpoint
     photo = next((env["data"] / "train" / "00_03").iterdir())
@@ -168,10 +185,27 @@ def test_ensemble_selection_weighs_the_trials_by_their_predictions_and_ships_onl
     assert low <= chosen["gain_pp"] <= high and "ensemble selection over" in proc.stdout
     card = json.loads(Path(report["checkpoint"]).with_suffix(".json").read_text(encoding="utf-8"))
     assert card["selection"]["ensemble"]["members"] == chosen["members"]
-    if chosen["shipped"]:  # one network, each member's head weighted as chosen
+    mlflow = client(env)
+    version = mlflow.get_model_version("garbage-hpo", report["registered_version"])
+    run = mlflow.get_run(report["run_id"])
+    network = card["network"]
+    if chosen["shipped"]:  # one network, each member's head weighted as chosen, and every field says so
         assert [m["weight"] for m in card["ensemble"]] == chosen["weights"]
+        assert list(card)[:6] == ["network", "architecture", "width", "image_size", "weights_source", "ensemble"]
+        assert network["kind"] == "ensemble" and network["members"] == chosen["members"]
+        assert network["quote"]["figure"] == "nested_cv_mean"
+        assert network["quote"]["value"] == chosen["nested_cv_mean"]
+        assert version.tags["shipped"] == "ensemble"
+        assert version.tags["members"] == ",".join(map(str, chosen["members"]))
+        assert version.tags["member_weights"] == ",".join(f"{w:g}" for w in chosen["weights"])
+        assert version.description.startswith(f"an ensemble of {len(chosen['members'])} heads on one backbone")
+        assert run.data.tags["mlflow.runName"] == f"reproduce-head_depth-ensemble-of-{len(chosen['members'])}"
     else:
-        assert "ensemble" not in card
+        assert "ensemble" not in card and network["kind"] == version.tags["shipped"] == "single trial"
+    low, high = network["quote"]["ci95"]
+    assert f"(95% CI [{low:.4f}, {high:.4f}], n={network['quote']['n']:,})" in version.description
+    assert version.tags["quote"].startswith(f"{network['quote']['figure']} {network['quote']['value']:.4f}")
+    assert report["network"] == network
     assert report["export_top1_agreement"] == 1.0
 
 

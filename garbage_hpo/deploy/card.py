@@ -17,6 +17,8 @@ from garbage_hpo.models import ACTIVATIONS, PADDINGS, REDUCTIONS, SCALINGS
 from garbage_hpo.runtime import file_digest, write_text_atomic
 
 log = logging.getLogger(__name__)
+FIRST_FIELDS = ("network", "architecture", "width", "image_size", "weights_source", "ensemble")
+LAST_FIELDS = ("classes", "binding")
 SHAPING_FIELDS = ("architecture", "width", "image_size", "profile", "head", "classes", "features", "ensemble")
 
 
@@ -42,10 +44,17 @@ def field_hashes(card: dict) -> dict[str, str]:
     return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in fields.items()}
 
 
+def ordered(card: dict) -> dict:
+    """The card as a person reads it: what the network is first (`network`: a single trial or an ensemble, the
+    figure to quote), the members of an ensemble before anything member-specific, the long lists last."""
+    keys = [k for k in FIRST_FIELDS if k in card] + [k for k in card if k not in FIRST_FIELDS + LAST_FIELDS]
+    return {k: card[k] for k in keys + [k for k in LAST_FIELDS if k in card]}
+
+
 def write_card(path: Path, card: dict, weights: list[Path]) -> None:
     """Write `card` to `path` bound to the weight files it describes (written before the card)."""
     binding = {"fields": field_hashes(card), "weights": {w.name: file_digest(w) for w in weights}}
-    write_text_atomic(path, json.dumps(card | {"binding": binding}, indent=2, ensure_ascii=False))
+    write_text_atomic(path, json.dumps(ordered(card | {"binding": binding}), indent=2, ensure_ascii=False))
 
 
 def update_card(path: Path, change: Callable[[dict], None], add_weights: tuple[Path, ...] = ()) -> dict:
@@ -57,6 +66,7 @@ def update_card(path: Path, change: Callable[[dict], None], add_weights: tuple[P
     if binding is not None:
         binding["weights"] |= {w.name: file_digest(w) for w in add_weights}
         card["binding"] = binding
+    card = ordered(card)
     write_text_atomic(path, json.dumps(card, indent=2, ensure_ascii=False))
     return card
 

@@ -10,9 +10,11 @@ from mlflow.tracking import MlflowClient
 
 from garbage_hpo.deploy.model_ref import DEFAULT_ALIAS, REGISTERED_MODEL
 
-DESCRIPTION = ("MobileNetV2 garbage classifier (26 classes, 4 categories) re-trained from the best sweep trial by "
-               "`make reproduce-best`. Each version's run holds model/model.ckpt, model/model.mindir and "
-               "model/model.json (classes, preprocessing, input size).")
+DESCRIPTION = ("MobileNet garbage classifier (26 classes, 4 categories) re-trained by `make reproduce-best` from a "
+               "sweep's best trial, or an ensemble of its trials' heads when that measured better: each version's "
+               "description and tags (shipped, members, member_weights, quote) say which, with the figure to quote. "
+               "Each version's run holds model/model.ckpt, model/model.mindir and model/model.json (what the "
+               "network is first, then classes, preprocessing, input size).")
 
 
 def card_tags(card: dict) -> dict[str, str]:
@@ -29,14 +31,15 @@ def card_tags(card: dict) -> dict[str, str]:
 
 
 def register_version(client: MlflowClient, run_id: str, card: dict, tags: dict[str, str],
-                     name: str = REGISTERED_MODEL) -> ModelVersion:
+                     name: str = REGISTERED_MODEL, description: str | None = None) -> ModelVersion:
     try:
         client.create_registered_model(name, description=DESCRIPTION)
     except MlflowException as err:
         if "already exists" not in str(err).lower() and "RESOURCE_ALREADY_EXISTS" not in str(err):
             raise
+        client.update_registered_model(name, description=DESCRIPTION)  # a store registered by an older version
     return client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id,
-                                       tags=card_tags(card) | tags)
+                                       tags=card_tags(card) | tags, description=description)
 
 
 def promote(client: MlflowClient, version: ModelVersion, alias: str = DEFAULT_ALIAS) -> None:

@@ -1,4 +1,5 @@
-"""Pictures on runs: the one matplotlib setup and the plots (plots), photo contact sheets (gallery).
+"""Pictures on runs: the one matplotlib setup and the plots (plots), photo contact sheets (gallery),
+per-class accuracy (class_accuracy).
 
 The names below are this package's public face, each loaded on first use (runtime/lazy.py)."""
 
@@ -9,11 +10,13 @@ from typing import TYPE_CHECKING
 from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from garbage_hpo.figures.class_accuracy import class_accuracy_png
     from garbage_hpo.figures.gallery import PAGE, contact_sheets, error_captions, figure_names, most_confident_mistakes
     from garbage_hpo.figures.plots import confusion_png
 
 _WHERE = {
     "PAGE": "gallery",
+    "class_accuracy_png": "class_accuracy",
     "confusion_png": "plots",
     "contact_sheets": "gallery",
     "error_captions": "gallery",
@@ -22,6 +25,7 @@ _WHERE = {
 }
 __all__ = [
     "PAGE",
+    "class_accuracy_png",
     "confusion_png",
     "contact_sheets",
     "error_captions",

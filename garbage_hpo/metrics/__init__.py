@@ -1,5 +1,5 @@
-"""Scores of predictions: classification metrics (accuracy, confusion, per class and category) and
-their intervals (Wilson, paired differences over folds).
+"""Scores of predictions: classification metrics (accuracy, confusion, per class and category), the
+per-class table (class_table) and their intervals (Wilson, paired differences over folds).
 
 The names below are this package's public face, each loaded on first use (runtime/lazy.py)."""
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from garbage_hpo.metrics.class_table import class_table, write_class_table
     from garbage_hpo.metrics.classification import (
         Evaluation,
         Measured,
@@ -35,6 +36,7 @@ _WHERE = {
     "FoldSummary": "intervals",
     "Interval": "intervals",
     "Measured": "classification",
+    "class_table": "class_table",
     "confusion_matrix": "classification",
     "describe_folds": "intervals",
     "describe_split": "intervals",
@@ -46,12 +48,14 @@ _WHERE = {
     "per_class_accuracy": "classification",
     "summarize_folds": "intervals",
     "wilson": "intervals",
+    "write_class_table": "class_table",
 }
 __all__ = [
     "Evaluation",
     "FoldSummary",
     "Interval",
     "Measured",
+    "class_table",
     "confusion_matrix",
     "describe_folds",
     "describe_split",
@@ -63,5 +67,6 @@ __all__ = [
     "per_class_accuracy",
     "summarize_folds",
     "wilson",
+    "write_class_table",
 ]
 __getattr__ = lazy_exports(__name__, _WHERE)

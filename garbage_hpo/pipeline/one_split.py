@@ -23,11 +23,13 @@ from mindspore import nn
 from garbage_hpo.config import RunSettings
 from garbage_hpo.data import Split, preprocess
 from garbage_hpo.metrics import (
+    class_table,
     confusion_matrix,
     evaluate_scores,
     per_category_accuracy,
     per_class_accuracy,
     wilson,
+    write_class_table,
 )
 from garbage_hpo.models import (
     HeadSpec,
@@ -251,13 +253,16 @@ def log_final(tracker: Tracker, settings: RunSettings, prepared: Prepared, resul
     (out_dir / CONFUSION_JSON).write_text(json.dumps(
         {"classes": names, "folders": [c.folder for c in classes], "matrix": matrix.tolist(),
          "val_acc": result.val_acc}, ensure_ascii=False), encoding="utf-8")
-    written = ["config.yaml", "per_class.json", CONFUSION_JSON]
+    rows = class_table(pred, y_val, classes)
+    write_class_table(rows, out_dir / "per_class.csv")
+    written = ["config.yaml", "per_class.csv", "per_class.json", CONFUSION_JSON]
     if plots:
-        from garbage_hpo.figures import confusion_png  # matplotlib only for the runs that draw
+        from garbage_hpo.figures import class_accuracy_png, confusion_png  # matplotlib only for the runs that draw
 
         confusion_png(matrix, names, out_dir / "confusion_matrix.png",
                       f"validation, acc {result.val_acc:.3f} (n={len(y_val)})")
-        written.append("confusion_matrix.png")
+        class_accuracy_png(rows, names, out_dir / "per_class.png", f"validation per class (n={len(y_val)})")
+        written += ["confusion_matrix.png", "per_class.png"]
     for name in written:
         tracker.log_artifact(out_dir / name)
     if result.checkpoint is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from garbage_hpo.deploy import read_card
+from garbage_hpo.reproduce.shipped import registry_tags, run_name, shipped_network
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -43,6 +44,7 @@ class Reproduction:
     ensemble: dict | None = None  # `ensemble=k`: the top-k trials' CV on the same folds, and whether it shipped
     link: str = ""  # the reproduction run in the MLflow UI
     bias_corrected: dict | None = None  # the best trial's BBC-CV figure over its study (the one to quote)
+    network: dict | None = None  # what shipped (shipped.py): a single trial or an ensemble, the figure to quote
 
     @property
     def passed(self) -> bool:
@@ -63,16 +65,33 @@ def record(report: Reproduction, tracker: Tracker, client: MlflowClient, notes: 
                         flush=True)
     tracker.set_tags({"hpo.reproduction": verdict, "hpo.refit": str(report.refit).lower()} |
                      ({"hpo.reproduction_notes": "; ".join(notes)} if notes else {}))
+    network = describe_shipped(report, tracker)
     card = read_card(Path(report.checkpoint).with_suffix(".json"))
     version = register_version(client, tracker.run_id, card, {
         "reproduction": verdict, "reproduction_of": report.original_run_id,
-        "val_acc": f"{report.reproduced_val_acc:.6f}", "cv_folds": str(report.cv_folds),
+        "best_trial_reproduced": f"{report.reproduced_val_acc:.6f}", "cv_folds": str(report.cv_folds),
         "train_images": str(report.train_images), "refit_epochs": str(report.refit_epochs),
-        "study": report.study_name, "trial": str(report.trial_number)})
+        "study": report.study_name} | registry_tags(network),
+        description=f"{network['summary']} Reproduction {verdict}; run {tracker.run_id}.")
     report.registered_version = str(version.version)
     if report.passed:
         promote(client, version)
         report.champion = True
+
+
+def describe_shipped(report: Reproduction, tracker: Tracker) -> dict:
+    """Name what shipped first in the model card, and in the run's name and description."""
+    from garbage_hpo.deploy import update_card
+
+    network = report.network = shipped_network(report)
+    card_path = Path(report.checkpoint).with_suffix(".json")
+    update_card(card_path, lambda card: card.update(network=network))
+    tracker.log_artifact(card_path, "model")  # the run's copy opens with it too (logged at export, before this)
+    tracker.set_tags({"mlflow.runName": run_name(network), "hpo.shipped": network["kind"],
+                      "mlflow.note.content": f"Shipped {network['summary']} Re-trained from sweep study "
+                                             f"{report.study_name} (best trial {report.trial_number}, run "
+                                             f"{report.original_run_id}), exported and registered."})
+    return network
 
 
 def human_report(report: Reproduction) -> str:
@@ -104,6 +123,8 @@ def human_report(report: Reproduction) -> str:
         lines.append(f"ensemble of trials {e['members']}: {e['cv_folds']}-fold CV mean {e['cv_mean']:.4f} +- "
                      f"{e['cv_std']:.4f} (95% CI {Interval(*e['ci95'])}): "
                      + ("SHIPPED, one network, heads side by side" if e["shipped"] else "not better, not shipped"))
+    if report.network:
+        lines.append(f"shipped: {report.network['summary']}")
     if report.test:
         lines.append("test (val/, scored once, never selected on): accuracy "
                      f"{describe_split(report.test['test_acc'], int(report.test['test_n']))}")

@@ -1,7 +1,8 @@
 """A cross-validated configuration in pictures, from its out-of-fold predictions (selection/oof.py), on a sweep's
 parent run (its winner, under `winner/`) or on a `train sweep.cv_folds=k` run (under `out_of_fold/`): the
 confusion matrix over every distinct training photo, per-class and per-category accuracy with photo counts and 95%
-intervals, and an error gallery (the most confident mistakes first, in pages).
+intervals (one table, `per_class.csv`, and one figure, `per_class.png`), and an error gallery (the most confident
+mistakes first, in pages).
 
 Each photo's prediction comes from the fold head that did not train on it, so the pictures show the winner's
 mistakes without a test photo spent. The winner was chosen on these same folds: its accuracy here is its CV mean,
@@ -16,8 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from garbage_hpo.data import DatasetIndex
-from garbage_hpo.figures import confusion_png, contact_sheets, error_captions, figure_names, most_confident_mistakes
-from garbage_hpo.metrics import confusion_matrix, wilson
+from garbage_hpo.figures import (
+    class_accuracy_png,
+    confusion_png,
+    contact_sheets,
+    error_captions,
+    figure_names,
+    most_confident_mistakes,
+)
+from garbage_hpo.metrics import class_table, confusion_matrix, wilson, write_class_table
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.tracking import Tracker, per_category_metrics, per_class_metrics
 
@@ -70,7 +78,10 @@ def log_oof_pictures(tracker: Tracker, oof: OutOfFold, index: DatasetIndex, out:
                            out / "oof_confusion_matrix.png",
                            f"{what}, out of fold: acc {accuracy:.3f} (n={report['n']})")]
     (out / "oof_per_class.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    paths += [out / "oof_per_class.json", *gallery_pages(oof, index, names, out)]
+    rows = class_table(oof.predicted, oof.labels, index.classes)
+    paths += [write_class_table(rows, out / "per_class.csv"),
+              class_accuracy_png(rows, names, out / "per_class.png", f"{what}, out of fold, per class"),
+              out / "oof_per_class.json", *gallery_pages(oof, index, names, out)]
     for path in paths:
         tracker.log_artifact(path, artifact_dir)
     accuracies = {folder: entry["accuracy"] for folder, entry in report["per_class"].items()}

@@ -35,6 +35,7 @@ from garbage_hpo.tracking import (
     flatten,
     hide_password,
     owner_tags,
+    page_link,
     save_trials_view,
     score_name,
     ui_hint,
@@ -190,10 +191,11 @@ class Sweep:
     def note(self, study: optuna.Study) -> str:
         best = best_trials(study)
         run_id = best[0].user_attrs.get("mlflow_run_id") if best else None
-        link = ui_link(self.tracking_uri, self.parent.experiment_id, run_id) if self.parent and run_id else None
+        link = (f"[trial #{best[0].number}]({page_link(self.parent.experiment_id, run_id)})"
+                if self.parent and run_id else None)
         summary = summary_text(self.study_name, study, self.scores, self.probe,
                                time.perf_counter() - self.started, self.findings)
-        return parent_note(self.space.question, summary, link)
+        return parent_note(self.space.question, summary, link, self.findings.leaderboard)
 
     def work_counters(self) -> dict[str, float]:
         """What this invocation computed, to show nothing was done twice that could be done once."""

@@ -20,6 +20,7 @@ from optuna.trial import TrialState  # noqa: E402
 from garbage_hpo.data import DatasetIndex
 from garbage_hpo.pipeline import CONFUSION_JSON
 from garbage_hpo.selection import BiasCorrected
+from garbage_hpo.sweep.leaderboard import write_leaderboard  # noqa: E402
 from garbage_hpo.sweep.parallel import parallel_coordinate_png  # noqa: E402
 from garbage_hpo.sweep.winner_findings import (  # noqa: E402
     corrected_figure,
@@ -38,6 +39,7 @@ class WinnerFindings:
 
     corrected: BiasCorrected | None = None  # the winner's BBC-CV figure (best_cv_bbc)
     suspects: int | None = None  # photos whose given class the winner's out-of-fold predictions doubt
+    leaderboard: str = ""  # Markdown: the top trials against the winner, and parameter importances
 
 
 def _save(ax_or_axes, path: Path) -> Path | None:
@@ -118,12 +120,24 @@ def finish_parent(parent: Tracker, study: optuna.Study, metric_names: list[str],
     # BBC-CV replays a selection by accuracy: for cv_mean only
     corrected = corrected_figure(predictions, trial.number) if score_name(metric_names[0], True) == "cv_mean" else None
     log_winner(parent, trial, found, metric_names[0], corrected.metrics("best_cv_bbc") if corrected else {})
+    board = log_leaderboard(parent, study, score_name(metric_names[0], cross_validated(trial)), out / "leaderboard")
     if found is not None and not cross_validated(trial):
         best_confusion_png(parent, best_run_id, trial.number, out)
     suspects = log_winner_views(parent, predictions, trial.number, index, out)
     if predictions:
         parent.log_metrics({"work.winner_findings_seconds": time.perf_counter() - started}, flush=True)
-    return WinnerFindings(corrected, suspects)
+    return WinnerFindings(corrected, suspects, board)
+
+
+def log_leaderboard(parent: Tracker, study: optuna.Study, score: str, out: Path) -> str:
+    """The top trials against the winner (leaderboard.html/.json), their curves (plots/top_trials_curves.png) and
+    the importances as metrics `importance.<param>`; the Markdown the parent's description shows first."""
+    board, files, values = write_leaderboard(study, score, out)
+    for path in files:
+        parent.log_artifact(path, "plots" if path.suffix == ".png" else None)
+    if values:
+        parent.log_metrics({mlflow_key(f"importance.{name}"): share for name, share in values.items()}, flush=True)
+    return board
 
 
 def cross_validated(trial: optuna.trial.FrozenTrial) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import textwrap
 
 import optuna
 
@@ -18,6 +17,7 @@ from garbage_hpo.metrics import (
     summarize_folds,
 )
 from garbage_hpo.selection import ProbeResult, probe_for
+from garbage_hpo.sweep.leaderboard import recorded_folds
 from garbage_hpo.sweep.report import WinnerFindings, best_trials
 from garbage_hpo.sweep.trial_config import PreparedCache
 from garbage_hpo.tracking import Tracker, score_name
@@ -39,12 +39,6 @@ def log_probe(base: RunSettings, prepared_cache: PreparedCache, parent: Tracker)
 
 def fold_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
     return recorded_folds(trial.user_attrs)
-
-
-def recorded_folds(attrs: dict) -> list[float]:
-    """The fold accuracies a trial keeps as user attributes (`fold_acc.<i>`)."""
-    k = int(attrs.get("cv_folds", 1))
-    return [float(attrs[f"fold_acc.{i}"]) for i in range(k) if f"fold_acc.{i}" in attrs]
 
 
 def describe_trial_value(trial: optuna.trial.FrozenTrial) -> str:
@@ -112,18 +106,13 @@ def findings_lines(findings: WinnerFindings) -> list[str]:
     return lines
 
 
-def wrapped(text: str, width: int = 110) -> str:
-    """Lines of at most `width` characters, continuations indented under their line: the MLflow UI shows a code
-    block unwrapped, and one long line made the parent run's page wider than the screen."""
-    out = []
-    for line in text.splitlines():
-        indent = " " * (len(line) - len(line.lstrip()) + 4)
-        out.extend(textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""])
-    return "\n".join(out)
-
-
-def parent_note(question: str, summary: str, best_run_link: str | None) -> str:
+def parent_note(question: str, summary: str, best_run_link: str | None, board: str = "") -> str:
     """The parent run's description (`mlflow.note.content`, shown first on its page in the MLflow UI): the
-    question, what won with its value and interval, the probe verdict, and a link to the winning trial."""
-    note = f"**{question}**\n\n```\n{wrapped(summary)}\n```\n"
+    question, what won with its value and interval, the probe verdict, the leaderboard against the winner with
+    the parameters' importances, and a link to the winning trial. Plain paragraphs and tables, which wrap to
+    the page: a code block kept its longest line and made the page wider than the screen."""
+    first, *rest = summary.splitlines()
+    note = f"**{question}**\n\n{first}\n\n" + "".join(f"- {line.strip()}\n" for line in rest if line.strip())
+    if board:
+        note += f"\n**Top trials against the winner** (paired over the same folds):\n\n{board}\n"
     return note + (f"\nWinning trial: {best_run_link}\n" if best_run_link else "")

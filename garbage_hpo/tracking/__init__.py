@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         git_commit,
         mlflow_key,
         owner_tags,
+        page_link,
         ui_hint,
         ui_link,
     )
@@ -68,6 +69,7 @@ _WHERE = {
     "stop_at_once": "commands",
     "tracking_uri": "commands",
     "ui_hint": "runs",
+    "page_link": "runs",
     "ui_link": "runs",
 }
 __all__ = [
@@ -98,6 +100,7 @@ __all__ = [
     "stop_at_once",
     "tracking_uri",
     "ui_hint",
+    "page_link",
     "ui_link",
 ]
 __getattr__ = lazy_exports(__name__, _WHERE)

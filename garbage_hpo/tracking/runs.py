@@ -111,10 +111,16 @@ def ui_link(uri: str, experiment_id: str, run_id: str | None = None, view: str |
     `workflowType=machine_learning`."""
     base = hide_password(uri).rstrip("/").replace(":***@", "@") if uri.startswith(("http://", "https://")) \
         else f"http://127.0.0.1:{UI_PORT}"
+    return f"{base}/{page_link(experiment_id, run_id, view)}"
+
+
+def page_link(experiment_id: str, run_id: str | None = None, view: str | None = None) -> str:
+    """The UI page relative to the UI itself (`#/experiments/...`): what descriptions link to, so the link works
+    on whichever host and port the UI is served (an absolute link named the port at sweep time)."""
     if run_id:
-        return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+        return f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
     shown = f"&viewStateShareKey={view}" if view else ""
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning{shown}"
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning{shown}"
 
 
 def ui_hint(uri: str) -> str:

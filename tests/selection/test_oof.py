@@ -61,6 +61,13 @@ def test_train_with_folds_lists_the_photos_its_predictions_name_and_draws_them(r
     report = json.loads(Path(client.download_artifacts(run.info.run_id, "out_of_fold/oof_per_class.json",
                                                        str(runs))).read_text(encoding="utf-8"))
     assert report["correct"] == int((oof.predicted == oof.labels).sum()) and report["n"] == len(oof.labels)
+    # one per-class table (the artifact viewer shows a CSV as a table) and one figure, counts in both
+    assert {"out_of_fold/per_class.csv", "out_of_fold/per_class.png"} <= drawn
+    with open(client.download_artifacts(run.info.run_id, "out_of_fold/per_class.csv", str(runs)),
+              encoding="utf-8") as table:
+        classes = list(csv.DictReader(table))
+    assert len(classes) == 26 and sum(int(c["correct"]) for c in classes) == report["correct"]
+    assert sum(int(c["photos"]) for c in classes) == report["n"] and all(c["chinese"] for c in classes)
     suspects = Path(client.download_artifacts(run.info.run_id, "suspects/suspects.csv", str(runs)))
     assert len(suspects.read_text(encoding="utf-8").splitlines()) - 1 == run.data.metrics["suspect_labels"]
     assert f"{int(run.data.metrics['suspect_labels'])} suspect labels" in proc.stdout
