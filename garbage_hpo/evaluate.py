@@ -139,6 +139,7 @@ def write_outputs(out: Path, report: dict, scores: np.ndarray, labels: np.ndarra
     """The confusion matrix, the error gallery (`errors_NN.png`: the most confident mistakes first, 36 a page)
     and report.json in `out`; the files written."""
     from garbage_hpo.figures import (
+        ERRORS_LEGEND,
         confusion_png,  # matplotlib only where it draws
         contact_sheets,
         error_captions,
@@ -154,7 +155,7 @@ def write_outputs(out: Path, report: dict, scores: np.ndarray, labels: np.ndarra
                            f"{report['split']}: acc {report['accuracy']:.3f} (n={report['n']})")
     wrong = most_confident_mistakes(probs, labels)
     pages = contact_sheets([images[i] for i in wrong], error_captions(wrong, probs, labels, names), out, "errors",
-                           "no misclassified photos")
+                           "no misclassified photos", ERRORS_LEGEND)
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     return [matrix, *pages, out / "report.json"]
 

@@ -11,11 +11,21 @@ from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from garbage_hpo.figures.class_accuracy import class_accuracy_png
-    from garbage_hpo.figures.gallery import PAGE, contact_sheets, error_captions, figure_names, most_confident_mistakes
+    from garbage_hpo.figures.gallery import (
+        ERRORS_LEGEND,
+        PAGE,
+        SUSPECTS_LEGEND,
+        contact_sheets,
+        error_captions,
+        figure_names,
+        most_confident_mistakes,
+    )
     from garbage_hpo.figures.plots import confusion_png
 
 _WHERE = {
+    "ERRORS_LEGEND": "gallery",
     "PAGE": "gallery",
+    "SUSPECTS_LEGEND": "gallery",
     "class_accuracy_png": "class_accuracy",
     "confusion_png": "plots",
     "contact_sheets": "gallery",
@@ -24,7 +34,9 @@ _WHERE = {
     "most_confident_mistakes": "gallery",
 }
 __all__ = [
+    "ERRORS_LEGEND",
     "PAGE",
+    "SUSPECTS_LEGEND",
     "class_accuracy_png",
     "confusion_png",
     "contact_sheets",

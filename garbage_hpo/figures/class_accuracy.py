@@ -27,6 +27,7 @@ def class_accuracy_png(rows: list[dict], names: list[str], path: Path, title: st
     ax.set_yticks(y, [names[i] for i in order], fontsize=8)
     ax.set_xlim(0, 1)
     ax.invert_yaxis()  # the worst class on top
+    ax.grid(False, axis="y")
     ax.set_xlabel("accuracy (bar: 95% Wilson interval; right: correct/photos, most often mistaken for)")
     ax.set_title(title)
     fig.tight_layout()

@@ -62,16 +62,21 @@ def thumbnail(photo: Path | np.ndarray) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+ERRORS_LEGEND = "true class -> predicted class; p = the predicted class's probability (most confident mistakes first)"
+SUSPECTS_LEGEND = ("given = the photo's folder; likely = the class the predictions favour; quality = the probability "
+                   "they give the given class (low: doubtful)")
+
+
 def contact_sheets(photos: Sequence[Path | np.ndarray], captions: list[str], out: Path, stem: str,
-                   empty: str) -> list[Path]:
+                   empty: str, legend: str = "") -> list[Path]:
     """`out/<stem>_01.png`, ...: the photos in the given order, PAGE to a sheet (one sheet saying `empty` when
-    there are none)."""
+    there are none), `legend` above each saying what the captions mean."""
     chinese_font()
     sheets = []
     for page, start in enumerate(range(0, max(len(photos), 1), PAGE), start=1):
         images = [thumbnail(p) for p in photos[start : start + PAGE]]
         sheets.append(misclassified_grid(images, captions[start : start + PAGE], out / f"{stem}_{page:02d}.png",
-                                         empty=empty))
+                                         empty=empty, legend=legend))
     return sheets
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str)
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.grid(False)  # Optuna's plots switch matplotlib to ggplot, whose grid lines cut through the counts
     for i in range(n):
         for j in range(n):
             if matrix[i, j]:
@@ -34,19 +36,30 @@ def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str)
 
 
 def misclassified_grid(images: list[np.ndarray], captions: list[str], path: Path, columns: int = 6,
-                       empty: str = "no misclassified photos") -> Path:
-    """A grid of RGB thumbnails with captions such as 'true -> predicted' (at most 36); `empty` when none."""
-    images, captions = images[:36], captions[:36]
+                       empty: str = "no misclassified photos", legend: str = "") -> Path:
+    """A grid of RGB thumbnails with captions such as 'true -> predicted' (at most 36), each caption line wrapped
+    to its cell and given room below its photo; `legend` says above the grid what the captions mean; `empty`
+    when there are none."""
+    images, captions = images[:36], [_fit(c) for c in captions[:36]]
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), dpi=90, squeeze=False)
+    lines = max((c.count("\n") + 1 for c in captions), default=1)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, (2.4 + 0.2 * lines) * rows + 0.5), dpi=90,
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions, strict=False):
         ax.imshow(image)
-        ax.set_title(caption, fontsize=7)
+        ax.set_title(caption, fontsize=7, pad=3)
     if not images:
         axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center")
-    fig.tight_layout()
+    if legend:
+        fig.suptitle(legend, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if legend else 1), h_pad=0.6)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _fit(caption: str, width: int = 28) -> str:
+    """Each caption line wrapped at `width` characters: a long class name was cut at the cell's edge."""
+    return "\n".join(textwrap.fill(line, width) for line in caption.split("\n"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from garbage_hpo.data import DatasetIndex
-from garbage_hpo.figures import PAGE, contact_sheets, figure_names
+from garbage_hpo.figures import PAGE, SUSPECTS_LEGEND, contact_sheets, figure_names
 from garbage_hpo.selection.oof import OutOfFold
 from garbage_hpo.tracking import Tracker
 
@@ -66,7 +66,8 @@ def write_suspects(suspects: Suspects, oof: OutOfFold, index: DatasetIndex, out:
     captions = [f"#{rank} given {names[oof.labels[row]]}\nlikely {names[guess]}\nquality {quality:.3f}"
                 for rank, (row, guess, quality) in enumerate(zip(suspects.rows, likely, suspects.quality,
                                                                  strict=True), start=1)]
-    sheets = contact_sheets(paths[:PAGE], captions[:PAGE], out, "suspects", "no suspect labels")
+    sheets = contact_sheets(paths[:PAGE], captions[:PAGE], out, "suspects", "no suspect labels",
+                            SUSPECTS_LEGEND)
     return [out / SUSPECTS_CSV, *sheets]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from garbage_hpo.data import DatasetIndex
 from garbage_hpo.figures import (
+    ERRORS_LEGEND,
     class_accuracy_png,
     confusion_png,
     contact_sheets,
@@ -63,7 +64,7 @@ def gallery_pages(oof: OutOfFold, index: DatasetIndex, names: list[str], out: Pa
     wrong = confident_mistakes(oof)
     return contact_sheets([index.samples[oof.positions[i]].path for i in wrong],
                           error_captions(wrong, oof.probs, oof.labels, names), out, "errors",
-                          "no misclassified photos")
+                          "no misclassified photos", ERRORS_LEGEND)
 
 
 def log_oof_pictures(tracker: Tracker, oof: OutOfFold, index: DatasetIndex, out: Path, what: str,

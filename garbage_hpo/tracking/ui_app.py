@@ -5,7 +5,8 @@ the browser's local-storage entry `mlflow.workflowType_v1`, which starts as "gen
 "Model training" toggle writes. No experiment tag or server flag sets it, and links inside the UI (the
 experiment list, a run's breadcrumbs, Compare) carry no parameter, so every way in but our printed links
 landed on the empty GenAI overview. This app serves the UI page with one line of script that sets that entry
-to "machine_learning" where the browser has none yet; a user who switches the toggle keeps their choice.
+to "machine_learning" where the browser has none yet; a user who switches the toggle keeps their choice. The
+same line keeps the Assistant panel from opening by itself on a first visit (it halved every picture).
 
 Registered as MLflow app `garbage-hpo` (pyproject.toml, entry point group `mlflow.app`):
 `mlflow server --app-name garbage-hpo ...`.
@@ -16,9 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 
 WORKFLOW_KEY = "mlflow.workflowType_v1"  # MLflow's useLocalStorage key: `${key}_v${version}`
+# The Assistant panel opens by itself on a browser's first visit to a local server (the bundle records that it
+# did under this key) and shrinks every picture beside it to about half; marked as done, it stays closed until
+# the user opens it
+ASSISTANT_KEY = "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1"
 TRAINING_DEFAULT = (
     f"<script>try{{if(!localStorage.getItem('{WORKFLOW_KEY}'))localStorage.setItem('{WORKFLOW_KEY}',"
-    "JSON.stringify('machine_learning'))}catch(e){}</script>")
+    "JSON.stringify('machine_learning'));"
+    f"if(!localStorage.getItem('{ASSISTANT_KEY}'))localStorage.setItem('{ASSISTANT_KEY}','true')}}catch(e){{}}"
+    "</script>")
 
 
 def with_training_default(index_html: str) -> str:

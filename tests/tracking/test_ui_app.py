@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from garbage_hpo.tracking.ui_app import TRAINING_DEFAULT, WORKFLOW_KEY, with_training_default
+from garbage_hpo.tracking.ui_app import ASSISTANT_KEY, TRAINING_DEFAULT, WORKFLOW_KEY, with_training_default
 from tests.conftest import make_ui_server
 
 UI = Path(mlflow.__file__).parent / "server" / "js" / "build"
@@ -22,6 +22,10 @@ def test_the_shipped_ui_still_reads_the_entry_the_default_sets():
     found = re.search(r'key:"(mlflow\.workflowType)",version:(\d+)', bundle)
     assert found is not None and f"{found.group(1)}_v{found.group(2)}" == WORKFLOW_KEY
     assert "e.GENAI=\"genai\",e.MACHINE_LEARNING=\"machine_learning\"" in bundle
+    # the Assistant's record that it opened itself once: set, the panel stays closed
+    found = re.search(r'key:"(mlflow\.assistant\.fab\.autoOpenedOnFirstLoad)",version:(\d+)', bundle)
+    assert found is not None and f"{found.group(1)}_v{found.group(2)}" == ASSISTANT_KEY
+    assert f"if(!localStorage.getItem('{ASSISTANT_KEY}'))" in TRAINING_DEFAULT
 
 
 def test_the_default_runs_before_mlflows_scripts_and_keeps_a_users_choice():

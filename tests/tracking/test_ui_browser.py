@@ -6,6 +6,7 @@ the UI reads in test_sweep.py, this test checks what the UI makes of them.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -20,10 +21,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed"), pytest.mark.slow]
 
 
-def rendered(url: str) -> str:
+def rendered(url: str, budget_ms: int = 15000) -> str:
     """The page's DOM after its scripts ran (virtual time lets the UI fetch and render its data)."""
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000",
-                           "--virtual-time-budget=15000", "--dump-dom", url],
+                           f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
                           capture_output=True, text=True, timeout=120)
     return proc.stdout
 
@@ -54,6 +55,17 @@ def test_printed_links_open_the_trials_ranked_and_charts_open_on_learning_curves
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", charts))
     sections = [m.group(1) for m in re.finditer(r"\b(epoch|per_category|per_class|Model metrics) \(\d+\)", text)]
     assert sections[:1] == ["epoch"] and "Model metrics" in sections  # learning curves first
+
+
+def rendered_once_shown(url: str, needle: str, attempts: int = 3) -> str:
+    """The page's DOM once it shows `needle`: the artifact viewer fetches the file after the page itself, which
+    on a busy machine can outlast one virtual-time budget."""
+    page = ""
+    for attempt in range(attempts):
+        page = rendered(url, budget_ms=20000 + 10000 * attempt)
+        if needle in page:
+            break
+    return page
 
 
 def text_of(page: str) -> str:
@@ -110,3 +122,43 @@ def test_a_cv_trial_shows_its_score_first_with_its_interval_and_compare_opens_on
     compare = text_of(rendered(f"{mlflow_ui}/#/compare-runs?runs=[{ids}]&experiments=[%22{experiment}%22]"))
     metrics_picker = compare[compare.index("Metrics:"):compare.index("Clear All")]
     assert "cv_mean" in metrics_picker and "epoch/" not in metrics_picker  # the score, not a last-epoch value
+
+
+def test_the_registry_names_what_shipped_and_the_parent_opens_on_its_leaderboard(runs, tiny_demo, mlflow_ui):
+    """A cross-validated sweep and `make reproduce-best`, as a first-time user opens them: the registered
+    version says what network it is with the figure to quote; the sweep's page shows the leaderboard with paired
+    margins and the importances as numbers; the per-class table shows its counts in the artifact viewer."""
+    run_cli("garbage_hpo.sweep", "+experiment=head_depth", f"data.root={tiny_demo}", "data.image_size=64",
+            "train.epochs=3", "sweep.n_trials=4", "sweep.cv_folds=3", "sweep.pruner=none", "sweep.probe=false")
+    proc = run_cli("garbage_hpo.reproduce", "experiment=head_depth", "tolerance=100", "--json")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    network = report["network"]
+    low, high = network["quote"]["ci95"]
+
+    version = text_of(rendered(f"{mlflow_ui}/#/models/garbage-hpo/versions/{report['registered_version']}"))
+    assert f"a single trial: trial {report['trial_number']} of study head_depth" in version
+    assert f"Quote {network['quote']['figure']} {network['quote']['value']:.4f} (95% CI [{low:.4f}, {high:.4f}]" \
+        in version
+    assert "shipped" in version and "single trial" in version and "member_weights" in version
+
+    client = optuna.load_study(study_name="head_depth", storage=f"sqlite:///{runs / 'optuna.db'}")
+    from mlflow.tracking import MlflowClient
+
+    mlflow = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    parent_id = mlflow.get_run(report["original_run_id"]).data.tags["mlflow.parentRunId"]
+    experiment = mlflow.get_run(parent_id).info.experiment_id
+    page = rendered(f"{mlflow_ui}/#/experiments/{experiment}/runs/{parent_id}?workflowType=machine_learning")
+    words = text_of(page)
+    assert "Top trials against the winner" in words and "<table" in page  # a rendered table, not a code block
+    assert len(re.findall(r"[+-]\d+\.\d\d pp \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]", words)) == 3  # 3 runners-up
+    assert f"{client.best_value:.4f}" in words
+    importances = {k: v for k, v in mlflow.get_run(parent_id).data.metrics.items() if k.startswith("importance.")}
+    if importances:  # PED-ANOVA needs trials that differ: here 4 of them
+        assert "PED-ANOVA importance" in words and re.search(r"\| ?\d\.\d\d ?\|| \d\.\d\d ", words)
+
+    assert "Ask questions about your experiments" not in page  # the Assistant panel stays closed: full width
+    table = text_of(rendered_once_shown(f"{mlflow_ui}/#/experiments/{experiment}/runs/{parent_id}/artifacts/winner/"
+                                        "per_class.csv", "Previewing the first"))
+    assert "Previewing the first 26 rows" in table  # the artifact viewer's table, one row per class
+    assert "english chinese category correct photos accuracy ci95_low ci95_high most_confused_with" in table
+    assert re.search(r"00_00 \S+ \S+ \S+ \d+ 6 ", table)  # correct of the class's 6 photos, counted
