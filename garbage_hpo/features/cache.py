@@ -100,7 +100,9 @@ PLAIN = FeatureView()
 
 
 def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: str, all_blocks: bool = False,
-              view: FeatureView = PLAIN) -> str:
+              view: FeatureView = PLAIN, files: str | None = None) -> str:
+    """`files`: index.fingerprint(), when the caller already has it (it hashes every photo's name and digest:
+    keys of many views computed with it once, not once per view)."""
     payload: dict = {"blocks": "all"} if all_blocks else {}  # absent by default: existing caches stay valid
     payload |= view.key()
     payload |= {
@@ -112,7 +114,7 @@ def cache_key(index: DatasetIndex, spec: BackboneSpec, image_size: int, engine: 
         "profile": spec.profile.to_dict(),
         "image_size": image_size,
         "preprocess": PREPROCESS_VERSION,
-        "files": index.fingerprint(),
+        "files": files or index.fingerprint(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -44,8 +44,9 @@ def check_view_room(settings: RunSettings, prepared: Prepared) -> None:
     all_blocks = not sources.last_only
     engine = resolve_engine(settings.data.feature_engine)
     folder = settings.runs / "cache" / "features"
+    files = prepared.index.fingerprint()
     keys = (cache_key(prepared.index, spec, prepared.image_size, engine, all_blocks,
-                      FeatureView(False, v, sources.view_seed)) for v in range(1, sources.train_views + 1))
+                      FeatureView(False, v, sources.view_seed), files) for v in range(1, sources.train_views + 1))
     missing = [key for key in keys if not (folder / f"{key}.npz").is_file()]
     channels = _pooled_width(spec.arch, spec.width, spec.profile, all_blocks)
     check_room(folder, len(missing) * len(prepared.index.samples) * channels * 2 * 4, "features.train_views")
