@@ -16,8 +16,7 @@ from garbage_hpo.metrics.intervals import wilson
 if TYPE_CHECKING:
     from garbage_hpo.data import ClassInfo
 
-COLUMNS = ("folder", "english", "chinese", "category", "correct", "photos", "accuracy", "ci95_low", "ci95_high",
-           "most_confused_with", "confused_photos")
+COLUMNS = ("class", "chinese", "correct", "photos", "accuracy", "ci95", "most_confused_with", "category", "folder")
 
 
 def class_table(pred: np.ndarray, labels: np.ndarray, classes: list[ClassInfo]) -> list[dict]:
@@ -40,9 +39,16 @@ def class_table(pred: np.ndarray, labels: np.ndarray, classes: list[ClassInfo]) 
 
 
 def write_class_table(rows: list[dict], path: Path) -> Path:
+    """The table as CSV, counts beside the name (the viewer shows the first columns without scrolling)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        for r in rows:
+            confused = f"{r['most_confused_with']} x{r['confused_photos']}" if r["confused_photos"] else ""
+            ci = f"[{r['ci95_low']:.4f}, {r['ci95_high']:.4f}]" if r["photos"] else ""
+            writer.writerow({"class": r["english"], "chinese": r["chinese"], "correct": r["correct"],
+                             "photos": r["photos"], "accuracy": "" if r["accuracy"] is None else r["accuracy"],
+                             "ci95": ci, "most_confused_with": confused, "category": r["category"],
+                             "folder": r["folder"]})
     return path

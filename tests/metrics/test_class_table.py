@@ -27,7 +27,10 @@ def test_each_class_gets_its_counts_interval_and_most_confused_class(tmp_path):
     path = write_class_table(rows, tmp_path / "per_class.csv")
     with open(path, encoding="utf-8") as handle:
         read = list(csv.DictReader(handle))
+    assert list(read[0])[:4] == ["class", "chinese", "correct", "photos"]  # the counts beside the name
     assert read[0]["chinese"] == "蛋壳" and read[0]["correct"] == "2" and read[0]["photos"] == "5"
+    assert read[0]["most_confused_with"] == "Bones x2" and read[0]["ci95"] == "[{:.4f}, {:.4f}]".format(
+        *wilson(2, 5).as_list()) and read[0]["folder"] == "00_00"
     picture = class_accuracy_png(rows, [c.english for c in CLASSES], tmp_path / "per_class.png", "test")
     with Image.open(picture) as image:
         assert image.size[0] >= 800 and image.size[1] >= 400
