@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from garbage_hpo.metrics.classification import confusion_matrix
-from garbage_hpo.metrics.intervals import wilson
+from garbage_hpo.metrics.intervals import Interval, wilson
 
 if TYPE_CHECKING:
     from garbage_hpo.data import ClassInfo
@@ -46,7 +46,7 @@ def write_class_table(rows: list[dict], path: Path) -> Path:
         writer.writeheader()
         for r in rows:
             confused = f"{r['most_confused_with']} x{r['confused_photos']}" if r["confused_photos"] else ""
-            ci = f"[{r['ci95_low']:.4f}, {r['ci95_high']:.4f}]" if r["photos"] else ""
+            ci = str(Interval(r["ci95_low"], r["ci95_high"])) if r["photos"] else ""
             writer.writerow({"class": r["english"], "chinese": r["chinese"], "correct": r["correct"],
                              "photos": r["photos"], "accuracy": "" if r["accuracy"] is None else r["accuracy"],
                              "ci95": ci, "most_confused_with": confused, "category": r["category"],

@@ -3,7 +3,6 @@ architecture, how it was selected), bound to each other (model_card.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mindspore as ms
@@ -13,7 +12,7 @@ from garbage_hpo.config import RunSettings
 from garbage_hpo.deploy import write_card
 from garbage_hpo.models import HeadSpec
 from garbage_hpo.pipeline.preparation import Prepared
-from garbage_hpo.runtime import check_room, writing
+from garbage_hpo.runtime import check_room, device_of, writing
 
 
 def model_card(settings: RunSettings, prepared: Prepared, spec: HeadSpec) -> dict:
@@ -38,14 +37,8 @@ def model_card(settings: RunSettings, prepared: Prepared, spec: HeadSpec) -> dic
 def check_checkpoint_room(path: Path, weights_bytes: int, artifacts: Path) -> None:
     """Room for the checkpoint and its card, and for their copy into the MLflow artifact store when that is on
     the same disk (a local store under runs/): the copy is what filled the disk after a checkpoint fitted."""
-    def device(folder: Path) -> int:
-        while not folder.exists():
-            folder = folder.parent
-        return os.stat(folder).st_dev
-
     checkpoint = weights_bytes + (1 << 20)  # the card and MindSpore's header
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if device(artifacts) != device(path.parent):
+    if device_of(artifacts) != device_of(path.parent):
         check_room(path, checkpoint, parts=f"the checkpoint {checkpoint / 2**20:,.1f} MiB")
         return
     check_room(path, 2 * checkpoint, parts=f"the checkpoint {checkpoint / 2**20:,.1f} MiB and its copy into the "

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from garbage_hpo.metrics import Interval
+
 
 class Reproduction(Protocol):
     """What is read of report.Reproduction (a protocol: report.py imports this module)."""
@@ -56,9 +58,8 @@ def shipped_network(report: Reproduction) -> dict:
         members, weights, kind = [report.trial_number], [1.0], "single trial"
         what = f"a single trial: trial {report.trial_number}"
     quote = quoted_figure(report)
-    low, high = quote["ci95"]
     summary = (f"{what} of study {report.study_name}. Quote {quote['figure']} {quote['value']:.4f} (95% CI "
-               f"[{low:.4f}, {high:.4f}], n={quote['n']:,}): {quote['why']}.")
+               f"{Interval(*quote['ci95'])}, n={quote['n']:,}): {quote['why']}.")
     return {"kind": kind, "summary": summary, "study": report.study_name, "best_trial": report.trial_number,
             "members": members, "weights": weights, "quote": quote}
 
@@ -66,10 +67,9 @@ def shipped_network(report: Reproduction) -> dict:
 def registry_tags(network: dict) -> dict[str, str]:
     """The registry version's tags that name the shipped network (MLflow tags are strings)."""
     quote = network["quote"]
-    low, high = quote["ci95"]
     return {"shipped": network["kind"], "members": ",".join(str(m) for m in network["members"]),
             "member_weights": ",".join(f"{w:g}" for w in network["weights"]),
-            "quote": f"{quote['figure']} {quote['value']:.4f} (95% CI [{low:.4f}, {high:.4f}], n={quote['n']})",
+            "quote": f"{quote['figure']} {quote['value']:.4f} (95% CI {Interval(*quote['ci95'])}, n={quote['n']})",
             "best_trial": str(network["best_trial"])}
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from garbage_hpo.metrics import paired_difference
+from garbage_hpo.metrics import Interval, paired_difference
+from garbage_hpo.sweep.space import config_key
 
 log = logging.getLogger(__name__)
 TOP = 10
@@ -90,16 +91,11 @@ def importances(study: optuna.Study) -> dict[str, float]:
         return {}
 
 
-def knob(name: str) -> str:
-    """`schedule.lr_max@raw` and `schedule.lr_max@standardized` are one knob, sampled in a range per condition."""
-    return name.split("@", 1)[0]
-
-
 def knob_importances(values: dict[str, float]) -> list[tuple[str, float, list[str]]]:
     """(knob, summed importance, the sampled names behind it), most important first."""
     grouped: dict[str, list[str]] = {}
     for name in values:
-        grouped.setdefault(knob(name), []).append(name)
+        grouped.setdefault(config_key(name), []).append(name)  # `@raw`, `@standardized`: one knob
     rows = [(k, sum(values[n] for n in names), names) for k, names in grouped.items()]
     return sorted(rows, key=lambda r: -r[1])
 
@@ -111,7 +107,7 @@ def _pp(value: float | None, ci: list[float] | None) -> str:
 
 
 def _ci(ci: list[float] | None) -> str:
-    return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+    return str(Interval(*ci)) if ci else ""
 
 
 def _params(differs: dict) -> str:

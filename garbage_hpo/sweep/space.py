@@ -37,6 +37,12 @@ class SearchSpaceError(ValueError):
     """A malformed search-space file; the message names the file and the entry."""
 
 
+def config_key(name: str) -> str:
+    """The config key a search-space entry sets: its name without an `@tag` (`schedule.lr_max@raw` and
+    `schedule.lr_max@standardized` both set `schedule.lr_max`, each in its own range)."""
+    return name.split("@", 1)[0]
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -52,8 +58,7 @@ class Param:
 
     @property
     def key(self) -> str:
-        """The config key this entry sets (the name without an `@tag`)."""
-        return self.name.split("@", 1)[0]
+        return config_key(self.name)
 
     def active(self, values: dict[str, Any]) -> bool:
         return all(name in values and values[name] in allowed for name, allowed in self.when.items())
