@@ -19,8 +19,10 @@ from garbage_hpo.models import (
     ARCHITECTURES,
     NORMALIZATIONS,
     TTA_MODES,
+    CompanionChoice,
     FeatureSources,
     HeadSpec,
+    choose_companion,
     num_blocks,
     parse_taps,
 )
@@ -51,6 +53,7 @@ class ModelSettings:
     width: float
     pretrained: str | None
     profile: str
+    companion: CompanionChoice | None = None  # a second backbone the head reads beside this one (companion.py)
 
 
 @dataclass(frozen=True)
@@ -93,16 +96,17 @@ class RunSettings:
 
 def read_settings(cfg: DictConfig) -> RunSettings:
     """The config's training settings, every value checked (see the module docstring)."""
-    model = ModelSettings(str(cfg.model.name), float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile))
-    if model.name not in ARCHITECTURES:
-        raise ValueError(f"model.name={model.name!r}: choose one of {sorted(ARCHITECTURES)}")
+    if str(cfg.model.name) not in ARCHITECTURES:
+        raise ValueError(f"model.name={cfg.model.name!r}: choose one of {sorted(ARCHITECTURES)}")
+    model = ModelSettings(str(cfg.model.name), float(cfg.model.width), cfg.model.pretrained, str(cfg.model.profile),
+                          _companion(cfg.model))
     train, finetune = _stage_configs(cfg)
     # what runs record (params, config.yaml, model cards): never a database or server password
     recorded = hide_passwords(OmegaConf.to_container(cfg, resolve=True))
     settings = RunSettings(
         seed=int(cfg.seed), runs=runs_dir(cfg.runs_dir), data=_data_settings(cfg.data), model=model,
         head=_head_settings(cfg.head), train=train, finetune=finetune,
-        finetune_workers=_workers(cfg.finetune.workers), sources=_feature_sources(cfg.features, model.name),
+        finetune_workers=_workers(cfg.finetune.workers), sources=_feature_sources(cfg.features, model),
         cv_folds=_cv_folds(cfg.sweep.cv_folds), config=recorded,
         config_yaml=OmegaConf.to_yaml(OmegaConf.create(recorded)))
     _check_run(settings)
@@ -153,13 +157,23 @@ def _cv_folds(value: Any) -> int:
     return value
 
 
-def _feature_sources(node: DictConfig, arch: str) -> FeatureSources:
+def _companion(node: DictConfig) -> CompanionChoice | None:
+    # a config recorded before companions existed read one backbone
+    companion = node.get("companion") or {"name": "none"}
+    try:
+        width = float(companion.get("width", 1.0))
+    except (TypeError, ValueError):
+        raise ValueError(f"model.companion.width={companion.get('width')!r}: a width such as 1.0") from None
+    return choose_companion(companion.get("name"), width, companion.get("pretrained", "auto"), node.pretrained)
+
+
+def _feature_sources(node: DictConfig, model: ModelSettings) -> FeatureSources:
     normalize, tta = str(node.normalize), str(node.tta)
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"features.normalize={normalize!r}: choose one of {NORMALIZATIONS}")
     if tta not in TTA_MODES:
         raise ValueError(f"features.tta={tta!r}: choose one of {TTA_MODES}")
-    blocks = num_blocks(arch)
+    blocks = num_blocks(model.name)
     # a config recorded before augmented views existed trained without them
     views, seed = node.get("train_views", 0), node.get("view_seed", 0)
     if isinstance(views, bool) or not isinstance(views, int) or views < 0:
@@ -168,7 +182,15 @@ def _feature_sources(node: DictConfig, arch: str) -> FeatureSources:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"features.view_seed={seed!r}: a whole number, 0 or more (the seed the views' crops are "
                          "drawn from)")
-    return FeatureSources(parse_taps(node.taps, blocks), normalize, blocks, tta, views, seed)
+    companion_taps, companion_blocks = (), 0
+    if model.companion is not None:
+        companion_blocks = num_blocks(model.companion.arch)
+        try:
+            companion_taps = parse_taps(node.get("companion_taps", "-1"), companion_blocks)
+        except ValueError as err:
+            raise ValueError(str(err).replace("features.taps", "features.companion_taps")) from None
+    return FeatureSources(parse_taps(node.taps, blocks), normalize, blocks, tta, views, seed, companion_taps,
+                          companion_blocks)
 
 
 def _check_run(s: RunSettings) -> None:
@@ -186,6 +208,10 @@ def _check_run(s: RunSettings) -> None:
         raise ValueError(f"features.train_views={s.sources.train_views}: augmented feature views train a head on "
                          "cached features and are measured by cross-validation: set sweep.cv_folds=5 (or another "
                          "k > 1) and finetune=none, or features.train_views=0")
+    if s.model.companion is not None and s.finetuning:
+        raise ValueError(f"model.companion={s.model.companion.arch}: the head reads two frozen backbones, and "
+                         "fine-tuning (finetune.epochs > 0) trains one; use model.companion.name=none with "
+                         "fine-tuning, or finetune=none")
     if not s.sources.plain and s.finetuning:
         raise ValueError("features.taps/features.normalize: fine-tuning (finetune.epochs > 0) trains the classic "
                          "head on the last block; use features.taps=-1 features.normalize=none, or finetune=none")

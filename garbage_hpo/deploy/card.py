@@ -17,9 +17,10 @@ from garbage_hpo.models import ACTIVATIONS, PADDINGS, REDUCTIONS, SCALINGS
 from garbage_hpo.runtime import file_digest, write_text_atomic
 
 log = logging.getLogger(__name__)
-FIRST_FIELDS = ("network", "architecture", "width", "image_size", "weights_source", "ensemble")
+FIRST_FIELDS = ("network", "architecture", "width", "image_size", "weights_source", "companion", "ensemble")
 LAST_FIELDS = ("classes", "binding")
-SHAPING_FIELDS = ("architecture", "width", "image_size", "profile", "head", "classes", "features", "ensemble")
+SHAPING_FIELDS = ("architecture", "width", "image_size", "profile", "head", "classes", "features", "ensemble",
+                  "companion")
 
 
 class ModelCardError(ValueError):

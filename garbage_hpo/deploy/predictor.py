@@ -36,11 +36,14 @@ from garbage_hpo.models import (
 def network_for_card(card: dict) -> nn.Cell:
     """The untrained network a model card describes: classic, tapped/standardized/TTA, or an ensemble."""
     backbone = new_backbone(card["architecture"], card["width"], WeightProfile(**card["profile"]))
+    beside = card.get("companion")  # model.companion: a second backbone read from the same image
+    companion = None if beside is None else new_backbone(beside["architecture"], beside["width"],
+                                                         WeightProfile(**beside["profile"]))
     if "ensemble" in card:
-        return EnsembleNet(backbone, [Member.from_card(e) for e in card["ensemble"]], block_channels(backbone))
-    sources = FeatureSources(**(card["features"] | {"taps": tuple(card["features"]["taps"])})
-                             ) if "features" in card else None
-    return build_network(backbone, HeadSpec(**card["head"]), sources)
+        return EnsembleNet(backbone, [Member.from_card(e) for e in card["ensemble"]], block_channels(backbone),
+                           None if companion is None else (companion, block_channels(companion)))
+    sources = FeatureSources.from_card(card["features"]) if "features" in card else None
+    return build_network(backbone, HeadSpec(**card["head"]), sources, companion=companion)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from garbage_hpo.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from garbage_hpo.models.checkpoint import file_sha256
+    from garbage_hpo.models.companion import CompanionChoice, choose_companion, companion_spec
     from garbage_hpo.models.ensemble import EnsembleNet, Member
     from garbage_hpo.models.factory import (
         ARCHITECTURES,
@@ -60,6 +61,9 @@ _WHERE = {
     "ARCHITECTURES": "factory",
     "ARCH_LAYERS": "tflite_convert",
     "BackboneSpec": "factory",
+    "CompanionChoice": "companion",
+    "choose_companion": "companion",
+    "companion_spec": "companion",
     "CLASSIFIER_PREFIX": "tflite_convert",
     "CROP_FRACTION": "tta",
     "Classifier": "head",
@@ -125,6 +129,9 @@ __all__ = [
     "KERAS",
     "LOGITS_SCOPE",
     "Member",
+    "CompanionChoice",
+    "choose_companion",
+    "companion_spec",
     "MobileNetV2",
     "MobileNetV2Backbone",
     "NORMALIZATIONS",

@@ -10,6 +10,7 @@ averaged over its views first; equal weights unless ensemble selection chose the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mindspore as ms
@@ -34,23 +35,31 @@ class Member:
 
     @classmethod
     def from_card(cls, entry: dict) -> Member:
-        features = entry["features"] | {"taps": tuple(entry["features"]["taps"])}
-        return cls(HeadSpec(**entry["head"]), FeatureSources(**features), float(entry.get("weight", 1.0)))
+        return cls(HeadSpec(**entry["head"]), FeatureSources.from_card(entry["features"]),
+                   float(entry.get("weight", 1.0)))
 
 
-def member_columns(member: Member, channels: list[int]) -> np.ndarray:
-    """Columns of the member's input in the [every block mean | every block max] vector."""
-    parts = block_slices(channels)
-    offset = sum(channels) if member.head.reduction == "max" else 0
-    return np.concatenate([np.arange(parts[t].start, parts[t].stop) + offset for t in member.sources.taps])
+def member_columns(member: Member, channels: list[int], companion_channels: Sequence[int] = ()) -> np.ndarray:
+    """Columns of the member's input in the [every block mean | every block max] vector (followed by the
+    companion backbone's [mean | max] when there is one)."""
+    def columns(taps: tuple[int, ...], widths: Sequence[int], start: int) -> list[np.ndarray]:
+        parts = block_slices(widths)
+        offset = start + (sum(widths) if member.head.reduction == "max" else 0)
+        return [np.arange(parts[t].start, parts[t].stop) + offset for t in taps]
+
+    companion = columns(member.sources.companion_taps, list(companion_channels), 2 * sum(channels))
+    return np.concatenate(columns(member.sources.taps, channels, 0) + companion)
 
 
 class EnsembleNet(nn.Cell):
-    def __init__(self, backbone: nn.Cell, members: list[Member], channels: list[int]) -> None:
+    def __init__(self, backbone: nn.Cell, members: list[Member], channels: list[int],
+                 companion: tuple[nn.Cell, list[int]] | None = None) -> None:
+        """`companion`: model.companion's backbone and its blocks' channels, when members read it."""
         super().__init__()
         self.backbone = backbone
+        self.companion = nn.CellList(list(companion[0].features) if companion is not None else [])
         self.heads = nn.CellList([Classifier(m.head) for m in members])
-        columns = [member_columns(m, channels) for m in members]
+        columns = [member_columns(m, channels, companion[1] if companion else ()) for m in members]
         ends = np.cumsum([len(c) for c in columns])
         self.bounds = tuple((int(e - len(c)), int(e)) for c, e in zip(columns, ends, strict=True))
         self.columns = ms.Tensor(np.concatenate(columns).astype(np.int32))
@@ -74,14 +83,22 @@ class EnsembleNet(nn.Cell):
         self.input_mean.set_data(ms.Tensor(np.concatenate(means).reshape(1, -1).astype(np.float32)))
         self.input_scale.set_data(ms.Tensor(np.concatenate(scales).reshape(1, -1).astype(np.float32)))
 
-    def member_inputs(self, x):
+    def member_inputs(self, image):
+        x = image
         means = ()
         maxes = ()
         for block in self.backbone.features:
             x = block(x)
             means = means + (ops.mean(x, axis=(2, 3)),)
             maxes = maxes + (ops.amax(x, axis=(2, 3)),)
-        pooled = ops.concat(means + maxes, axis=1)
+        y = image
+        companion_means = ()
+        companion_maxes = ()
+        for block in self.companion:
+            y = block(y)
+            companion_means = companion_means + (ops.mean(y, axis=(2, 3)),)
+            companion_maxes = companion_maxes + (ops.amax(y, axis=(2, 3)),)
+        pooled = ops.concat(means + maxes + companion_means + companion_maxes, axis=1)
         return (ops.gather(pooled, self.columns, 1) - self.input_mean) / self.input_scale
 
     def construct(self, x):

@@ -48,6 +48,9 @@ class FeatureSources:
     # on, one view per photo and epoch, and the seed their crops are drawn from (taps.train_view_inputs)
     train_views: int = 0
     view_seed: int = 0
+    # blocks of the companion backbone (model.companion) read after the taps above, and how many it has
+    companion_taps: tuple[int, ...] = ()
+    companion_blocks: int = 0
 
     @property
     def last_only(self) -> bool:
@@ -56,13 +59,20 @@ class FeatureSources:
     @property
     def plain(self) -> bool:
         """What the classic network computes: the last block's pooled output, unscaled."""
-        return self.last_only and self.normalize == "none" and self.tta == "none"
+        return self.last_only and self.normalize == "none" and self.tta == "none" and not self.companion_taps
 
     def card(self) -> dict:
         card = {"taps": list(self.taps), "normalize": self.normalize, "blocks": self.blocks, "tta": self.tta}
         if self.train_views:  # absent otherwise: cards written before views existed read the same
             card |= {"train_views": self.train_views, "view_seed": self.view_seed}
+        if self.companion_taps:
+            card |= {"companion_taps": list(self.companion_taps), "companion_blocks": self.companion_blocks}
         return card
+
+    @classmethod
+    def from_card(cls, entry: dict) -> FeatureSources:
+        """The sources a model card's `features` records (lists back to tuples)."""
+        return cls(**(entry | {"taps": tuple(entry["taps"]), "companion_taps": tuple(entry.get("companion_taps", ()))}))
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,13 @@ from garbage_hpo.models.views import view_image
 
 
 class TappedNet(nn.Cell):
-    def __init__(self, backbone: nn.Cell, spec: HeadSpec, sources: FeatureSources) -> None:
+    def __init__(self, backbone: nn.Cell, spec: HeadSpec, sources: FeatureSources,
+                 companion: nn.Cell | None = None) -> None:
         super().__init__()
         self.backbone = backbone
+        # model.companion's blocks (empty without one), read from the same image after the first backbone's
+        self.companion = nn.CellList(list(companion.features) if companion is not None else [])
+        self.companion_tapped = tuple(i in sources.companion_taps for i in range(len(self.companion)))
         self.head = Classifier(spec)
         self.use_max = spec.reduction == "max"
         self.tapped = tuple(i in sources.taps for i in range(sources.blocks))  # constant: unrolled in graph mode
@@ -53,7 +57,8 @@ class TappedNet(nn.Cell):
             total = total + ops.softmax(self.scores(view_image(x, mirrored, crop)), axis=-1)
         return ops.log(total / (len(self.views) + 1) + 1e-30)
 
-    def scores(self, x):
+    def scores(self, image):
+        x = image
         pooled = ()
         i = 0
         for block in self.backbone.features:
@@ -61,16 +66,24 @@ class TappedNet(nn.Cell):
             if self.tapped[i]:
                 pooled = pooled + (self.pool(x),)
             i = i + 1
+        y = image
+        i = 0
+        for block in self.companion:
+            y = block(y)
+            if self.companion_tapped[i]:
+                pooled = pooled + (self.pool(y),)
+            i = i + 1
         features = ops.concat(pooled, axis=1)
         return self.head((features - self.head_input_mean) / self.head_input_scale)
 
 
 def build_network(backbone: nn.Cell, spec: HeadSpec, sources: FeatureSources | None,
-                  scaler: Standardizer | None = None) -> nn.Cell:
-    """The classic MobileNetV2 when the head reads the last block unscaled, else a `TappedNet`."""
+                  scaler: Standardizer | None = None, companion: nn.Cell | None = None) -> nn.Cell:
+    """The classic MobileNetV2 when the head reads the last block unscaled, else a `TappedNet` (with the
+    companion backbone's blocks when its taps are read)."""
     if sources is None or sources.plain:
         return MobileNetV2(backbone, Head(spec))
-    net = TappedNet(backbone, spec, sources)
+    net = TappedNet(backbone, spec, sources, companion if sources.companion_taps else None)
     if scaler is not None:
         net.set_standardizer(scaler)
     return net

@@ -13,7 +13,14 @@ from garbage_hpo.runtime.lazy import lazy_exports
 if TYPE_CHECKING:
     from garbage_hpo.pipeline.cut_point import cut_activations
     from garbage_hpo.pipeline.one_split import CONFUSION_JSON, TrainResult, train
-    from garbage_hpo.pipeline.preparation import Prepared, dataset_and_spec, load_images, prepare, run_tags
+    from garbage_hpo.pipeline.preparation import (
+        Prepared,
+        dataset_and_spec,
+        load_images,
+        network_parts,
+        prepare,
+        run_tags,
+    )
     from garbage_hpo.pipeline.saved_model import save_model
     from garbage_hpo.pipeline.taps import head_inputs
     from garbage_hpo.pipeline.test_set import test_report, test_scores
@@ -28,6 +35,7 @@ _WHERE = {
     "dataset_and_spec": "preparation",
     "head_inputs": "taps",
     "load_images": "preparation",
+    "network_parts": "preparation",
     "prepare": "preparation",
     "run_tags": "preparation",
     "save_model": "saved_model",
@@ -45,6 +53,7 @@ __all__ = [
     "dataset_and_spec",
     "head_inputs",
     "load_images",
+    "network_parts",
     "prepare",
     "run_tags",
     "save_model",

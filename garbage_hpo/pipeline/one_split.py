@@ -33,13 +33,12 @@ from garbage_hpo.metrics import (
 )
 from garbage_hpo.models import (
     HeadSpec,
-    build_backbone,
     build_network,
     predict_images,
     standardizer,
 )
 from garbage_hpo.pipeline.cut_point import finetune_from_cache
-from garbage_hpo.pipeline.preparation import Prepared, load_images, run_tags
+from garbage_hpo.pipeline.preparation import Prepared, load_images, network_parts, run_tags
 from garbage_hpo.pipeline.saved_model import save_model
 from garbage_hpo.pipeline.taps import head_inputs
 from garbage_hpo.pipeline.test_set import test_scores
@@ -125,7 +124,7 @@ def train(settings: RunSettings, prepared: Prepared, tracker: Tracker | None = N
     record = epoch_recorder(tracker, on_epoch)
     stages = head_stage(prepared, pooled, spec, head_cfg, seed, record)
     if ft_cfg.epochs > 0 or save_checkpoint:
-        stages.net = build_network(build_backbone(prepared.spec), spec, sources, scaler)
+        stages.net = build_network(*network_parts(prepared, spec, sources, scaler))
         restore(stages.net.head, stages.head_state)
         stages.net.set_train(False)
     if ft_cfg.epochs > 0:

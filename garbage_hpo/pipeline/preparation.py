@@ -6,15 +6,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from garbage_hpo.config import RunSettings
 from garbage_hpo.data import DatasetError, DatasetIndex, Split, index_dataset, read_rgb, resolve_root, split_dataset
 from garbage_hpo.features import FeatureSet, cached_features
-from garbage_hpo.models import BackboneSpec, resolve_backbone_spec
+from garbage_hpo.models import BackboneSpec, build_backbone, companion_spec, resolve_backbone_spec
 from garbage_hpo.runtime import remove_stale_temporaries
 from garbage_hpo.tracking import git_commit
+
+if TYPE_CHECKING:
+    from mindspore import nn
+
+    from garbage_hpo.models import FeatureSources, HeadSpec, Standardizer
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +34,14 @@ class Prepared:
     features: FeatureSet
     seconds: float
     # other feature sets of the same photos, loaded when a config needs them (taps.py): "blocks" (every
-    # block's pooled outputs), "flip" and "blocks-flip" (of the mirrored photos)
+    # block's pooled outputs), "flip" and "blocks-flip" (of the mirrored photos), "companion-..." (of
+    # model.companion's blocks)
     more_features: dict[str, FeatureSet] = field(default_factory=dict)
+    companion: BackboneSpec | None = None  # model.companion's backbone, read beside `spec` (companion.py)
+
+    def backbones(self) -> tuple[nn.Cell, nn.Cell | None]:
+        """The first backbone and the companion (None without one), with their pretrained weights."""
+        return build_backbone(self.spec), None if self.companion is None else build_backbone(self.companion)
 
     @property
     def labels(self) -> np.ndarray:
@@ -68,7 +80,19 @@ def prepare(settings: RunSettings) -> Prepared:
              " (DEMO)" if index.is_demo else "", index.num_classes, len(split.train), len(split.val),
              f" (+ {len(split.test)} test photos in val/, scored once at the end)" if len(split.test) else "",
              len(index.skipped))
-    return Prepared(index, split, spec, image_size, features, time.perf_counter() - start)
+    companion = companion_spec(settings.model.companion, spec)
+    if companion is not None:
+        log.info("model.companion: %s %s from %s, read beside %s at %d px", companion.arch, companion.width,
+                 companion.weights_source, spec.arch, image_size)
+    return Prepared(index, split, spec, image_size, features, time.perf_counter() - start, companion=companion)
+
+
+def network_parts(prepared: Prepared, spec: HeadSpec, sources: FeatureSources, scaler: Standardizer | None
+                  ) -> tuple[nn.Cell, HeadSpec, FeatureSources, Standardizer | None, nn.Cell | None]:
+    """build_network's arguments for this head: the backbone with its weights, the head, and the companion
+    backbone when the head reads it."""
+    backbone, companion = prepared.backbones()
+    return backbone, spec, sources, scaler, companion
 
 
 def warn_single_photo_classes(index: DatasetIndex) -> None:
@@ -104,6 +128,8 @@ def run_tags(prepared: Prepared) -> dict[str, str]:
         "hpo.weights_source": prepared.spec.weights_source,
         "hpo.weights_sha256": prepared.spec.weights_sha256 or "none",
         "hpo.weights_profile": prepared.spec.profile.name,
+        "hpo.companion": "none" if prepared.companion is None else
+        f"{prepared.companion.arch} {prepared.companion.width} {prepared.companion.weights_source}",
         "hpo.image_size": str(prepared.image_size),
         "hpo.skipped_files": str(len(prepared.index.skipped)),
         "hpo.train_val_duplicates": str(prepared.index.train_val_duplicates()),

@@ -17,7 +17,11 @@ from garbage_hpo.runtime import check_room, device_of, writing
 
 def model_card(settings: RunSettings, prepared: Prepared, spec: HeadSpec) -> dict:
     """What a predictor needs besides the weights: classes, preprocessing, input size, architecture."""
-    return {
+    companion = prepared.companion
+    beside = {} if companion is None or not settings.sources.companion_taps else {"companion": {
+        "architecture": companion.arch, "width": companion.width, "profile": companion.profile.to_dict(),
+        "weights_source": companion.weights_source}}
+    return beside | {
         "architecture": prepared.spec.arch,
         "width": prepared.spec.width,
         "image_size": prepared.image_size,

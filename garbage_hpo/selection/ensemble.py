@@ -19,7 +19,7 @@ from garbage_hpo.config import RunSettings
 from garbage_hpo.data import positions
 from garbage_hpo.features import block_channels
 from garbage_hpo.metrics import FoldSummary, summarize_folds
-from garbage_hpo.models import EnsembleNet, Member, average_views, build_backbone, weighted_views
+from garbage_hpo.models import EnsembleNet, Member, average_views, weighted_views
 from garbage_hpo.pipeline import Prepared, save_model, test_report
 from garbage_hpo.selection.cv import CVResult
 from garbage_hpo.selection.oof import OutOfFold
@@ -70,9 +70,10 @@ def refit_ensemble(configs: list[RunSettings], prepared: Prepared, epochs: list[
     everything = positions(prepared.index, "train")
     weights = weights or [1.0] * len(configs)
     fitted = [refit_member(c, prepared, e) for c, e in zip(configs, epochs, strict=True)]
-    backbone = build_backbone(prepared.spec)
+    backbone, companion = prepared.backbones()
     members = [Member(f.spec, f.sources, float(w)) for f, w in zip(fitted, weights, strict=True)]
-    net = EnsembleNet(backbone, members, block_channels(backbone))
+    net = EnsembleNet(backbone, members, block_channels(backbone),
+                      None if companion is None else (companion, block_channels(companion)))
     for head, f in zip(net.heads, fitted, strict=True):
         restore(head, {name: p.asnumpy() for name, p in f.classifier.parameters_and_names()})
     net.set_standardizers([f.scaler for f in fitted])

@@ -24,13 +24,13 @@ from garbage_hpo.models import (
     HeadSpec,
     Standardizer,
     average_views,
-    build_backbone,
     build_network,
     standardizer,
 )
 from garbage_hpo.pipeline import (
     Prepared,
     head_inputs,
+    network_parts,
     run_tags,
     save_model,
     test_report,
@@ -180,7 +180,7 @@ def refit(settings: RunSettings, prepared: Prepared, epochs: int, selection: dic
 
     head_epochs, tuned_epochs = split_refit_epochs(settings, epochs)
     fitted = refit_member(settings, prepared, head_epochs)
-    net = build_network(build_backbone(prepared.spec), fitted.spec, fitted.sources, fitted.scaler)
+    net = build_network(*network_parts(prepared, fitted.spec, fitted.sources, fitted.scaler))
     restore(net.head, {name: p.asnumpy() for name, p in fitted.classifier.parameters_and_names()})
     net.set_train(False)
     if tuned_epochs:
