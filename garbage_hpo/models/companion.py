@@ -13,6 +13,7 @@ ImageNet MobileNetV1 1.0 when model.pretrained is a TFLite file or folder whose 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from garbage_hpo.models.factory import ARCHITECTURES, BackboneSpec, resolve_backbone_spec
@@ -43,18 +44,12 @@ def tflite_folder(pretrained: str | None) -> Path | None:
 def choose_companion(name: str | None, width: float, pretrained: str | None, primary: str | None
                      ) -> CompanionChoice | None:
     """`model.companion` read: None for none (or auto with no ImageNet MobileNetV1 beside model.pretrained)."""
-    from garbage_hpo.models.tflite_import import tflite_for
-
     if name in NONE_VALUES:
         return None
     folder = tflite_folder(primary)
     if name == "auto":
-        if folder is None:
-            return None
-        try:
-            return CompanionChoice(*AUTO_ARCHITECTURE, str(tflite_for(folder, *AUTO_ARCHITECTURE)))
-        except FileNotFoundError:
-            return None
+        found = None if folder is None else _auto_file(folder, _listing(folder))
+        return None if found is None else CompanionChoice(*AUTO_ARCHITECTURE, found)
     if name not in ARCHITECTURES:
         raise ValueError(f"model.companion.name={name!r}: none, auto or one of {sorted(ARCHITECTURES)}")
     if pretrained in (None, "", "auto"):
@@ -64,6 +59,23 @@ def choose_companion(name: str | None, width: float, pretrained: str | None, pri
                              "weights (a .tflite or .ckpt file, or a folder of TFLite files)")
         pretrained = str(folder)
     return CompanionChoice(str(name), float(width), str(pretrained))
+
+
+def _listing(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """The folder's TFLite files with size and modification time: what `_auto_file`'s answer depends on."""
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.tflite")))
+
+
+@lru_cache(maxsize=16)
+def _auto_file(folder: Path, listing: tuple[tuple[str, int, int], ...]) -> str | None:
+    """The ImageNet MobileNetV1 1.0 among the folder's TFLite files, or None; parsed once per listing, not once
+    per trial (every trial of a sweep reads its settings)."""
+    from garbage_hpo.models.tflite_import import tflite_for
+
+    try:
+        return str(tflite_for(folder, *AUTO_ARCHITECTURE))
+    except FileNotFoundError:
+        return None
 
 
 def companion_spec(choice: CompanionChoice | None, primary: BackboneSpec) -> BackboneSpec | None:

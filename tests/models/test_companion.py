@@ -52,6 +52,15 @@ def test_the_companion_is_read_from_the_config_and_refused_where_it_cannot_work(
         settings_of(*TINY, "model.companion.name=mobilenetv1")
 
 
+def test_auto_finds_the_imagenet_mobilenetv1_beside_the_mobilenetv2_file(shared_weights):
+    settings = settings_of(*TINY[:-1], f"model.pretrained={shared_weights / 'mobilenet_v2_1.0_224_quant.tflite'}",
+                           "model.companion.name=auto")
+    companion = settings.model.companion
+    assert (companion.arch, companion.width) == ("mobilenetv1", 1.0)
+    assert companion.pretrained == str(shared_weights / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite")
+    assert settings.sources.companion_taps == (13,)
+
+
 def test_a_companion_reading_other_pixel_values_is_refused_naming_it(runs, tiny_demo):
     from garbage_hpo.pipeline.preparation import prepare
 
