@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from garbage_hpo.config import check_command_line, read_settings, read_sweep_settings
 from garbage_hpo.runtime import configure_runtime, friendly_errors, run_hydra_app, runs_dir
 from garbage_hpo.sweep.driver import Sweep, TooManyFailures
-from garbage_hpo.sweep.space import SearchSpace, check_against_config, load_space
+from garbage_hpo.sweep.space import SearchSpace, check_against_config, load_space, run_facts
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
 from garbage_hpo.tracking import check_tracking_store, default_tracking_uri, flatten, refuse_mlflow_database
@@ -45,6 +45,7 @@ def build_sweep(cfg: DictConfig, space: SearchSpace, overrides: list[str]) -> Sw
     configs = TrialConfigs(cfg, overrides)
     check_against_config(space, cfg)
     base = read_settings(cfg)
+    space = space.given(run_facts(base))
     check_enqueue(space, cfg)
     check_values(space, configs, read_settings)
     return Sweep(settings, base, space, configs, flatten(OmegaConf.to_container(cfg, resolve=False)))

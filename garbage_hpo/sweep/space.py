@@ -17,11 +17,16 @@ range under different conditions (the conditions must not overlap):
 
       schedule.lr_max@momentum: {low: 0.01, high: 0.3, log: true, when: {optimizer: momentum}}
       schedule.lr_max@adam: {low: 1.0e-4, high: 1.0e-2, log: true, when: {optimizer: adam}}
+
+A `when` may also name a fact of the run's settings (FACTS), settled once before the sweep: an entry whose fact
+does not hold is not part of that sweep's space at all (no trial samples it, the study's fingerprint omits it):
+
+      features.companion_taps: {choices: ["-1", "11,12,-1"], when: {model.companion: mobilenetv1}}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +34,13 @@ import optuna
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from garbage_hpo.config import RunSettings
+
 CONFIG_GROUPS = ("head", "optimizer", "schedule", "finetune", "model", "data", "train")
 MARKER = object()
+# Facts a `when` may name, with the values each takes: model.companion is the second backbone that
+# model.companion resolves to (`auto` finds one beside ImageNet TFLite weights only)
+FACTS = {"model.companion": ("none", "mobilenetv1", "mobilenetv2")}
 
 
 class SearchSpaceError(ValueError):
@@ -112,6 +122,21 @@ class SearchSpace:
     def grid(self) -> dict[str, list]:
         return {p.name: p.grid_values() for p in self.params}
 
+    def given(self, facts: dict[str, Any]) -> SearchSpace:
+        """This space for a run whose FACTS are `facts`: entries waiting for another value of a fact dropped,
+        the facts' conditions removed from the others."""
+        kept = []
+        for param in self.params:
+            if all(facts[k] in allowed for k, allowed in param.when.items() if k in facts):
+                kept.append(replace(param, when={k: v for k, v in param.when.items() if k not in facts}))
+        return replace(self, params=tuple(kept))
+
+
+def run_facts(settings: RunSettings) -> dict[str, Any]:
+    """The FACTS of a run's settings."""
+    companion = settings.model.companion
+    return {"model.companion": companion.arch if companion is not None else "none"}
+
 
 def _as_tuple(value: Any) -> tuple:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
@@ -181,6 +206,11 @@ def load_space(path: Path, conf_dir: Path) -> SearchSpace:
         if param.name in seen:
             raise SearchSpaceError(f"{path}: entry {param.name!r} declared twice")
         for dep, allowed in param.when.items():
+            if dep in FACTS:
+                if not set(allowed) <= set(FACTS[dep]):
+                    raise SearchSpaceError(f"{path}: entry {param.name!r} waits for {dep} in {list(allowed)}, "
+                                           f"but {dep} is one of {list(FACTS[dep])}")
+                continue
             if dep not in seen:
                 raise SearchSpaceError(f"{path}: entry {param.name!r} depends on {dep!r}, "
                                        "which is not declared before it")

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from garbage_hpo.config.settings import read_settings
-from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space
+from garbage_hpo.sweep.space import SearchSpaceError, check_against_config, load_space, run_facts
 from garbage_hpo.sweep.space_check import check_enqueue, check_values
 from garbage_hpo.sweep.trial_config import TrialConfigs
 from garbage_hpo.tracking.runs import shown
@@ -40,6 +40,7 @@ def test_experiment_space_is_valid_and_every_sample_composes_a_valid_config(expe
         space = load_space(REPO / "sweeps" / f"{cfg.sweep.space}.yaml", REPO / "conf")
         assert space.question, f"sweeps/{experiment}.yaml states no question"
         check_against_config(space, cfg)
+        space = space.given(run_facts(read_settings(cfg)))  # as build_sweep does
         configs = TrialConfigs(cfg, overrides)
         check_values(space, configs, read_settings)  # every bound and choice is a legal value
         check_enqueue(space, cfg)
@@ -81,11 +82,36 @@ def write(tmp_path: Path, text: str) -> Path:
     ("params:\n  head.depth: {choices: [1, 2]\n", "not valid YAML"),
     ("switches:\n  d: [true, false]\nparams:\n  head.dropout: {low: 0.1, high: 0.5, when: {d: maybe}}\n",
      "waits for d in ['maybe']"),
+    ("params:\n  features.companion_taps: {choices: ['-1'], when: {model.companion: resnet}}\n",
+     "waits for model.companion in ['resnet'], but model.companion is one of"),
 ])
 def test_malformed_space_files_are_rejected_naming_the_entry(tmp_path, text, message):
     with pytest.raises(SearchSpaceError) as err:
         load_space(write(tmp_path, text), REPO / "conf")
     assert message in str(err.value) and "space.yaml" in str(err.value)
+
+
+def champion_settings(*overrides: str):
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        return read_settings(compose(config_name="sweep", overrides=["+experiment=champion", *overrides]))
+
+
+def test_the_companions_taps_are_searched_only_where_the_run_has_a_companion():
+    space = load_space(REPO / "sweeps" / "champion.yaml", REPO / "conf")
+    alone = space.given(run_facts(champion_settings()))  # the default weights: model.companion=auto finds none
+    paired = space.given(run_facts(champion_settings(
+        "model.pretrained=none", "model.companion.name=mobilenetv1", "model.companion.pretrained=none")))
+    names = [p.name for p in space.params]
+    assert [p.name for p in alone.params] == [n for n in names if n != "features.companion_taps"]
+    assert [p.name for p in paired.params] == names
+    companion_taps = next(p for p in paired.params if p.name == "features.companion_taps")
+    assert companion_taps.when == {} and companion_taps.choices == ("-1", "11,12,-1", "7,9,11,12,-1")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(6):
+        trial = study.ask()
+        assert "features.companion_taps" in paired.sample(trial)
+        study.tell(trial, 0.5)
+    assert all("features.companion_taps" not in alone.sample(study.ask()) for _ in range(3))
 
 
 def test_entry_for_a_missing_config_key_is_rejected(tmp_path):
