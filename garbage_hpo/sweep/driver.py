@@ -123,7 +123,7 @@ class Sweep:
         index = self.prepared.get(self.base).index  # prepared here once; the trials reuse it
         check_study_settings(study, fixed_settings(self.fixed_config, self.space, index), allow_change)
         for params in settings.enqueue:  # skipped where a trial with these params exists
-            study.enqueue_trial(dict(params), skip_if_exists=True)
+            study.enqueue_trial(self.space.enqueued(dict(params)), skip_if_exists=True)
         study.set_user_attr("objectives", wanted)
         study.set_user_attr("space", str(self.space.source))
         study.set_user_attr("question", self.space.question)

@@ -98,6 +98,7 @@ class SearchSpace:
     question: str
     params: tuple[Param, ...]
     source: Path
+    dropped: tuple[str, ...] = ()  # entries a fact of the run removed (given): enqueued values for them are unused
 
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         """Sample the active entries in declaration order (a condition may only name an earlier entry)."""
@@ -125,11 +126,18 @@ class SearchSpace:
     def given(self, facts: dict[str, Any]) -> SearchSpace:
         """This space for a run whose FACTS are `facts`: entries waiting for another value of a fact dropped,
         the facts' conditions removed from the others."""
-        kept = []
+        kept, dropped = [], list(self.dropped)
         for param in self.params:
             if all(facts[k] in allowed for k, allowed in param.when.items() if k in facts):
                 kept.append(replace(param, when={k: v for k, v in param.when.items() if k not in facts}))
-        return replace(self, params=tuple(kept))
+            else:
+                dropped.append(param.name)
+        return replace(self, params=tuple(kept), dropped=tuple(dropped))
+
+    def enqueued(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An enqueued trial's values without those of entries this run's facts removed (sweep.enqueue is written
+        for every run of the experiment)."""
+        return {name: value for name, value in params.items() if name not in self.dropped}
 
 
 def run_facts(settings: RunSettings) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def check_enqueue(space: SearchSpace, cfg: DictConfig) -> None:
     names = [p.name for p in space.params]
     for i, entry in enumerate(cfg.sweep.enqueue or []):
         for key in entry:
-            if key not in names:
+            if key not in names and key not in space.dropped:
                 near = difflib.get_close_matches(str(key), names, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else f" (entries: {', '.join(names)})"
                 raise ValueError(f"sweep.enqueue[{i}]: {key!r} is not an entry of {space.source.name}{hint}")

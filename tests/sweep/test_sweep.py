@@ -103,7 +103,10 @@ def test_the_companions_taps_are_searched_only_where_the_run_has_a_companion():
         "model.pretrained=none", "model.companion.name=mobilenetv1", "model.companion.pretrained=none")))
     names = [p.name for p in space.params]
     assert [p.name for p in alone.params] == [n for n in names if n != "features.companion_taps"]
-    assert [p.name for p in paired.params] == names
+    assert [p.name for p in paired.params] == [n for n in names if n != "head.depth"]  # one dense layer
+    assert alone.dropped == ("features.companion_taps",) and paired.dropped == ("head.depth",)
+    trial_0 = {"head.depth": 1, "features.tta": "none"}  # sweep.enqueue, written for both kinds of run
+    assert paired.enqueued(trial_0) == {"features.tta": "none"} and alone.enqueued(trial_0) == trial_0
     companion_taps = next(p for p in paired.params if p.name == "features.companion_taps")
     assert companion_taps.when == {} and companion_taps.choices == ("-1", "11,12,-1", "7,9,11,12,-1")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
